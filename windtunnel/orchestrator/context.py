@@ -1,0 +1,172 @@
+"""`StepContext`: what a handler sees of its run, and the `_Run` record behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from .budget import Budget
+from .errors import BudgetExhausted, TraceError
+from .events import EVENT_TYPES
+from .runtime import Runtime
+from .trace import Trace
+
+__all__ = ["StepContext"]
+
+
+class _Run:
+    """The mutable state of one run; the engine's and the handlers' shared record."""
+
+    __slots__ = (
+        "append",
+        "budget",
+        "case",
+        "cost",
+        "data",
+        "env",
+        "loop",
+        "run_id",
+        "seq",
+        "started",
+        "state",
+        "steps",
+        "trace",
+    )
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        case: Any,
+        env: Runtime,
+        trace: Trace,
+        budget: Budget,
+        loop: asyncio.AbstractEventLoop,
+        state: str,
+    ) -> None:
+        self.run_id = run_id
+        self.case = case
+        self.env = env
+        self.trace = trace
+        self.append = trace.append
+        self.budget = budget
+        self.loop = loop
+        self.state = state
+        self.started = loop.time()
+        self.data: dict[str, Any] = {}
+        self.seq = 0
+        self.steps = 0
+        self.cost = 0.0
+
+    def emit(self, kind: str, state: str | None, fields: dict[str, Any]) -> None:
+        """Record one event with the next sequence number and both clocks."""
+        seq = self.seq
+        self.seq = seq + 1
+        self.append((kind, self.run_id, seq, self.loop.time(), time.time(), state, fields))
+
+    def elapsed(self) -> float:
+        """Simulated seconds since the run started."""
+        return self.loop.time() - self.started
+
+    def over_cost(self) -> bool:
+        limit = self.budget.max_cost
+        return limit is not None and self.cost > limit
+
+
+class StepContext:
+    """What a state's handler gets: the case, the run's data so far, feedback from
+    earlier attempts, the clock, its own random stream, and the trace.
+
+    Example:
+        >>> async def triage(ctx: StepContext) -> Outcome:
+        ...     severity = ctx.case["severity"]
+        ...     return Outcome(next="investigate" if severity == "high" else "close")
+    """
+
+    __slots__ = ("_rng", "_run", "attempt", "feedback", "state")
+
+    def __init__(self, run: _Run, state: str, attempt: int, feedback: tuple[str, ...]) -> None:
+        self._run = run
+        self._rng: random.Random | None = None
+        self.state = state
+        """The state being handled."""
+        self.attempt = attempt
+        """1 on first entry; higher when a policy re-runs the state."""
+        self.feedback = feedback
+        """Why earlier attempts of this state were refused or failed, oldest first."""
+
+    @property
+    def run_id(self) -> str:
+        """The run's id."""
+        return self._run.run_id
+
+    @property
+    def case(self) -> Any:
+        """The case the run works on, as given to ``run()``."""
+        return self._run.case
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """Data the run's earlier outcomes produced (read-only)."""
+        return MappingProxyType(self._run.data)
+
+    @property
+    def trace(self) -> Trace:
+        """The trace this run records into."""
+        return self._run.trace
+
+    @property
+    def step(self) -> int:
+        """Steps taken in this run, this one included."""
+        return self._run.steps
+
+    @property
+    def cost(self) -> float:
+        """USD charged to the run so far."""
+        return self._run.cost
+
+    def now(self) -> float:
+        """The event loop's clock, in (simulated) seconds."""
+        return self._run.loop.time()
+
+    def elapsed(self) -> float:
+        """Seconds since the run started."""
+        return self._run.elapsed()
+
+    @property
+    def rng(self) -> random.Random:
+        """This state's random stream within this run, from the runtime."""
+        if self._rng is None:
+            self._rng = self._run.env.rng(f"{self._run.run_id}/{self.state}")
+        return self._rng
+
+    def new_id(self, prefix: str) -> str:
+        """A new id from the runtime (deterministic under simulation)."""
+        return self._run.env.new_id(prefix)
+
+    def charge(self, usd: float) -> None:
+        """Add ``usd`` to the run's cost.
+
+        Raises:
+            BudgetExhausted: when the total passes the run's cost budget.
+        """
+        run = self._run
+        run.cost += usd
+        if run.over_cost():
+            raise BudgetExhausted(
+                f"run {run.run_id!r} spent ${run.cost:.6f} of max_cost=${run.budget.max_cost}"
+            )
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        """Record an event of ``kind`` in this state, e.g. ``ctx.emit("tool_called", ...)``.
+
+        Raises:
+            TraceError: for an unknown kind; fields are validated when the event is read.
+        """
+        if kind not in EVENT_TYPES:
+            raise TraceError(f"unknown event kind={kind!r}; known: {sorted(EVENT_TYPES)}")
+        self._run.emit(kind, self.state, fields)

@@ -1,0 +1,305 @@
+"""`run()`: drive a workflow from its initial state to a terminal one, recording every step.
+
+Each step enters a state, calls its handler under the state's timeout and the
+run's budget, checks the chosen next state against the transition table, records
+what happened and moves on. Nothing the handler does escapes to the caller: an
+exception, a timeout, a bad outcome or an illegal next state is an event and a
+policy decision; an exhausted budget ends the run in the declared state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from .budget import Budget
+from .context import StepContext, _Run
+from .errors import RunError
+from .events import PolicyAction, RunStatus
+from .runtime import Runtime, SystemRuntime
+from .trace import Trace
+from .workflow import Outcome, Policy, Workflow
+
+__all__ = ["RunResult", "active_runs", "run"]
+
+_DEFAULT_BUDGET = Budget()
+_SYSTEM = SystemRuntime()
+
+# The runs in progress on each event loop, so that a simulator can say which run
+# and state are stuck when a loop deadlocks.
+_ACTIVE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Run]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    """How a run ended."""
+
+    run_id: str
+    status: RunStatus
+    """completed, budget_exceeded, failed or cancelled."""
+    final_state: str
+    steps: int
+    duration: float
+    """Simulated seconds from start to end."""
+    cost: float
+    """USD charged to the run."""
+    data: dict[str, Any]
+    """Everything the run's outcomes produced, merged in order."""
+    reason: str | None
+    """Why the run did not complete; None when it did."""
+    trace: Trace
+
+
+def active_runs(loop: asyncio.AbstractEventLoop) -> dict[str, str]:
+    """The runs in progress on ``loop`` and the state each is in."""
+    return {run_id: run.state for run_id, run in _ACTIVE.get(loop, {}).items()}
+
+
+async def run(
+    workflow: Workflow,
+    case: Any = None,
+    *,
+    env: Runtime | None = None,
+    trace: Trace | None = None,
+    budget: Budget | None = None,
+    run_id: str | None = None,
+) -> RunResult:
+    """Run ``workflow`` on ``case`` to the end and return how it ended.
+
+    Args:
+        workflow: the state machine to drive.
+        case: whatever the handlers work on (an alert, a ticket); recorded in the trace.
+        env: randomness and ids; a ``Sim`` under simulation, OS sources by default.
+        trace: where events go; a new in-memory trace by default.
+        budget: limits on steps, simulated duration and cost; ``Budget()`` by default.
+        run_id: the run's id; a new one from ``env`` by default.
+
+    Example:
+        >>> import asyncio
+        >>> async def triage(ctx): return Outcome(next="close", confidence=0.9)
+        >>> wf = Workflow(states={"triage": triage}, transitions={"triage": ["close"]},
+        ...               initial="triage", terminal=["close"])
+        >>> result = asyncio.run(run(wf, {"alert": "A-1"}, run_id="run-1"))
+        >>> result.status, result.final_state, [e.kind for e in result.trace]
+        ('completed', 'close', ['run_started', 'state_entered', 'transition', 'run_finished'])
+    """
+    if not isinstance(workflow, Workflow):
+        raise RunError(f"run() needs a Workflow, got workflow={workflow!r}")
+    if budget is not None and not isinstance(budget, Budget):
+        raise RunError(f"budget must be a Budget, got budget={budget!r}")
+    loop = asyncio.get_running_loop()
+    env = _SYSTEM if env is None else env
+    trace = Trace() if trace is None else trace
+    budget = _DEFAULT_BUDGET if budget is None else budget
+    state = _Run(
+        run_id=env.new_id("run") if run_id is None else run_id,
+        case=case,
+        env=env,
+        trace=trace,
+        budget=budget,
+        loop=loop,
+        state=workflow.initial,
+    )
+    active = _ACTIVE.setdefault(loop, {})
+    if state.run_id in active:
+        raise RunError(f"run_id={state.run_id!r} is already running on this event loop")
+    active[state.run_id] = state
+    try:
+        return await _drive(workflow, state)
+    finally:
+        del active[state.run_id]
+        trace.flush()
+
+
+async def _drive(wf: Workflow, run: _Run) -> RunResult:
+    budget = run.budget
+    loop = run.loop
+    specs = wf.specs
+    emit = run.emit
+    deadline = None if budget.max_duration is None else run.started + budget.max_duration
+    max_steps = budget.max_steps
+    state = wf.initial
+    attempt = 1
+    feedback: list[str] = []
+    emit(
+        "run_started",
+        state,
+        {
+            "workflow": wf.name,
+            "case": run.case,
+            "max_steps": max_steps,
+            "max_duration": budget.max_duration,
+            "max_cost": budget.max_cost,
+        },
+    )
+    try:
+        while True:
+            spec = specs.get(state)
+            if spec is None:
+                return _finish(run, "completed", state, None)
+            if max_steps is not None and run.steps >= max_steps:
+                return _exceeded(wf, run, state, "steps", max_steps, run.steps)
+            if deadline is not None and loop.time() >= deadline:
+                return _exceeded(wf, run, state, "duration", budget.max_duration, run.elapsed())
+            run.steps += 1
+            run.state = state
+            emit("state_entered", state, {"step": run.steps, "attempt": attempt})
+
+            ctx = StepContext(run, state, attempt, tuple(feedback))
+            limit = None if spec.timeout is None else loop.time() + spec.timeout
+            if deadline is not None and (limit is None or deadline < limit):
+                limit = deadline
+            outcome: Any = None
+            error: BaseException | None = None
+            timed_out = False
+            if limit is None:
+                try:
+                    outcome = await spec.handler(ctx)
+                except Exception as exc:
+                    error = exc
+            else:
+                timeout = asyncio.timeout_at(limit)
+                try:
+                    async with timeout:
+                        outcome = await spec.handler(ctx)
+                except TimeoutError as exc:
+                    error, timed_out = exc, timeout.expired()
+                except Exception as exc:
+                    error = exc
+
+            if run.over_cost():
+                return _exceeded(wf, run, state, "cost", budget.max_cost, run.cost)
+            if timed_out and deadline is not None and loop.time() >= deadline:
+                return _exceeded(wf, run, state, "duration", budget.max_duration, run.elapsed())
+
+            if error is None:
+                problem = _invalid(outcome)
+                if problem is None:
+                    target = outcome.next
+                    if target in spec.allowed:
+                        if outcome.data:
+                            run.data.update(outcome.data)
+                        emit(
+                            "transition",
+                            state,
+                            {"target": target, "confidence": outcome.confidence, "data": outcome.data, "reason": None},
+                        )
+                        state, attempt = target, 1
+                        if feedback:
+                            feedback = []
+                        continue
+                    action, route = _decide(wf.on_refused, attempt)
+                    allowed = sorted(spec.allowed)
+                    emit(
+                        "transition_refused",
+                        state,
+                        {"proposed": target, "allowed": allowed, "attempt": attempt, "action": action, "route_to": route},
+                    )
+                    why = f"next={target!r} is not allowed from {state!r}; allowed: {allowed}"
+                else:
+                    action, route = _decide(wf.on_error, attempt)
+                    emit(
+                        "handler_failed",
+                        state,
+                        {
+                            "error": "InvalidOutcome",
+                            "message": problem,
+                            "timed_out": False,
+                            "attempt": attempt,
+                            "action": action,
+                            "route_to": route,
+                        },
+                    )
+                    why = problem
+            else:
+                action, route = _decide(wf.on_error, attempt)
+                if timed_out:
+                    message = f"{state!r} timed out after {spec.timeout:g}s"
+                else:
+                    message = str(error) or type(error).__name__
+                emit(
+                    "handler_failed",
+                    state,
+                    {
+                        "error": type(error).__name__,
+                        "message": message,
+                        "timed_out": timed_out,
+                        "attempt": attempt,
+                        "action": action,
+                        "route_to": route,
+                    },
+                )
+                why = f"{type(error).__name__}: {message}"
+
+            feedback.append(f"attempt {attempt}: {why}")
+            if action == "retry":
+                attempt += 1
+            elif route is not None:
+                emit(
+                    "transition",
+                    state,
+                    {"target": route, "confidence": None, "data": {}, "reason": f"policy: {why}"},
+                )
+                state, attempt, feedback = route, 1, []
+            else:
+                return _finish(run, "failed", state, why)
+    except asyncio.CancelledError:
+        _finish(run, "cancelled", run.state, "the run was cancelled")
+        raise
+
+
+def _invalid(outcome: Any) -> str | None:
+    """Why a handler's return value is not a usable outcome, or None."""
+    if not isinstance(outcome, Outcome):
+        return f"handler returned {outcome!r}, not an Outcome"
+    confidence = outcome.confidence
+    if confidence is not None and not 0.0 <= confidence <= 1.0:
+        return f"confidence={confidence!r} is outside [0, 1]"
+    return None
+
+
+def _decide(policy: Policy, attempt: int) -> tuple[PolicyAction, str | None]:
+    if attempt <= policy.retries:
+        return "retry", None
+    if policy.route_to is not None:
+        return "route", policy.route_to
+    return "fail", None
+
+
+def _exceeded(wf: Workflow, run: _Run, state: str, name: str, limit: Any, used: float) -> RunResult:
+    run.emit("budget_exceeded", state, {"budget": name, "limit": limit, "used": used})
+    reason = f"{name} budget exceeded: used {used:g} of {limit:g}"
+    final = state
+    if wf.on_budget is not None and wf.on_budget != state:
+        run.emit(
+            "transition",
+            state,
+            {"target": wf.on_budget, "confidence": None, "data": {}, "reason": f"policy: {reason}"},
+        )
+        final = wf.on_budget
+    return _finish(run, "budget_exceeded", final, reason)
+
+
+def _finish(run: _Run, status: RunStatus, state: str, reason: str | None) -> RunResult:
+    run.state = state
+    duration = run.elapsed()
+    run.emit(
+        "run_finished",
+        state,
+        {"status": status, "steps": run.steps, "duration": duration, "cost": run.cost, "reason": reason},
+    )
+    return RunResult(
+        run_id=run.run_id,
+        status=status,
+        final_state=state,
+        steps=run.steps,
+        duration=duration,
+        cost=run.cost,
+        data=run.data,
+        reason=reason,
+        trace=run.trace,
+    )

@@ -1,0 +1,152 @@
+"""Typed trace events: one pydantic discriminated union on ``kind``.
+
+Every event carries the run id, its sequence number within the run, the simulated
+time (the event loop's clock), the wall time, and the state the run was in. The
+engine records events as plain tuples on the hot path (see ``trace.py``); these
+models are what a reader gets back, what the sinks write, and what loads from a
+file, validated.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "EVENT_TYPES",
+    "BudgetExceeded",
+    "Event",
+    "EventBase",
+    "HandlerFailed",
+    "PolicyAction",
+    "RunFinished",
+    "RunStarted",
+    "RunStatus",
+    "StateEntered",
+    "TransitionRefused",
+    "TransitionTaken",
+    "event_adapter",
+]
+
+RunStatus: TypeAlias = Literal["completed", "budget_exceeded", "failed", "cancelled"]
+"""How a run ended: reached a terminal state, ran out of budget, gave up, or was cancelled."""
+
+PolicyAction: TypeAlias = Literal["retry", "route", "fail"]
+"""What a policy did: re-run the state, route to its declared state, or end the run failed."""
+
+
+class EventBase(BaseModel):
+    """Fields every event carries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str = Field(description="The run this event belongs to.")
+    seq: int = Field(description="Position of the event within its run, from 0.")
+    sim_time: float = Field(description="Simulated seconds on the run's event-loop clock.")
+    wall_time: float = Field(description="Wall-clock seconds since the epoch; not deterministic.")
+    state: str | None = Field(description="The state the run was in when the event happened.")
+
+
+class RunStarted(EventBase):
+    """A run began in its initial state."""
+
+    kind: Literal["run_started"] = "run_started"
+    workflow: str = Field(description="The workflow's name.")
+    case: Any = Field(description="The case the run works on, as given to run().")
+    max_steps: int | None = Field(description="Step budget; None for unlimited.")
+    max_duration: float | None = Field(description="Simulated-seconds budget; None for unlimited.")
+    max_cost: float | None = Field(description="Cost budget in USD; None for unlimited.")
+
+
+class StateEntered(EventBase):
+    """The engine is about to run the state's handler."""
+
+    kind: Literal["state_entered"] = "state_entered"
+    step: int = Field(description="Steps taken in this run, this one included.")
+    attempt: int = Field(description="1 on first entry; higher when a policy retries the state.")
+
+
+class TransitionTaken(EventBase):
+    """The run moved from ``state`` to ``target``."""
+
+    kind: Literal["transition"] = "transition"
+    target: str = Field(description="The state the run moves to.")
+    confidence: float | None = Field(description="The handler's confidence in its choice, if given.")
+    data: dict[str, Any] = Field(description="Data the handler added to the run.")
+    reason: str | None = Field(
+        description="None when the handler chose the target; otherwise why a policy routed there."
+    )
+
+
+class TransitionRefused(EventBase):
+    """A handler chose a next state the transition table does not allow from ``state``."""
+
+    kind: Literal["transition_refused"] = "transition_refused"
+    proposed: str = Field(description="The next state the handler asked for.")
+    allowed: list[str] = Field(description="The next states the table allows from here.")
+    attempt: int = Field(description="The attempt of the state that made the choice.")
+    action: PolicyAction = Field(description="What the refusal policy did about it.")
+    route_to: str | None = Field(description="Where the policy routed the run, for action 'route'.")
+
+
+class HandlerFailed(EventBase):
+    """A handler raised, returned something other than an Outcome, or timed out."""
+
+    kind: Literal["handler_failed"] = "handler_failed"
+    error: str = Field(description="The exception's type name, or 'InvalidOutcome'.")
+    message: str = Field(description="What went wrong.")
+    timed_out: bool = Field(description="True when the state's timeout expired.")
+    attempt: int = Field(description="The attempt of the state that failed.")
+    action: PolicyAction = Field(description="What the error policy did about it.")
+    route_to: str | None = Field(description="Where the policy routed the run, for action 'route'.")
+
+
+class BudgetExceeded(EventBase):
+    """A budget ran out; the run ends."""
+
+    kind: Literal["budget_exceeded"] = "budget_exceeded"
+    budget: Literal["steps", "duration", "cost"] = Field(description="Which budget ran out.")
+    limit: float = Field(description="The budget's limit.")
+    used: float = Field(description="How much had been used when it was detected.")
+
+
+class RunFinished(EventBase):
+    """The run ended; ``state`` is its final state."""
+
+    kind: Literal["run_finished"] = "run_finished"
+    status: RunStatus = Field(description="How the run ended.")
+    steps: int = Field(description="Steps taken.")
+    duration: float = Field(description="Simulated seconds from start to end.")
+    cost: float = Field(description="Total cost charged to the run, in USD.")
+    reason: str | None = Field(description="Why the run did not complete, if it did not.")
+
+
+Event = Annotated[
+    RunStarted
+    | StateEntered
+    | TransitionTaken
+    | TransitionRefused
+    | HandlerFailed
+    | BudgetExceeded
+    | RunFinished,
+    Field(discriminator="kind"),
+]
+"""Any trace event, discriminated on ``kind``."""
+
+EVENT_TYPES: dict[str, type[EventBase]] = {
+    cls.model_fields["kind"].default: cls
+    for cls in (
+        RunStarted,
+        StateEntered,
+        TransitionTaken,
+        TransitionRefused,
+        HandlerFailed,
+        BudgetExceeded,
+        RunFinished,
+    )
+}
+"""Event class by ``kind``."""
+
+event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
+"""Validates one event of any kind from a dict or JSON."""

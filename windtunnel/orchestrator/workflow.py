@@ -1,0 +1,260 @@
+"""`Workflow`: states, their handlers, and the transitions allowed between them.
+
+A workflow is checked when it is built: every problem found — unknown transition
+targets, states with neither handler nor terminal status, states unreachable from
+the initial state, states from which no terminal state can be reached, a missing
+initial state, bad policies — is reported at once in one :class:`WorkflowError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from .errors import Problem, WorkflowError
+
+if TYPE_CHECKING:
+    from .context import StepContext
+
+__all__ = ["Handler", "Outcome", "Policy", "StateSpec", "Workflow"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What a handler decided: the next state, how sure it is, and data for the run.
+
+    Example:
+        >>> Outcome(next="investigate", confidence=0.9, data={"severity": "high"})
+        Outcome(next='investigate', confidence=0.9, data={'severity': 'high'})
+    """
+
+    next: str
+    """The state to move to; it must be allowed from the current state."""
+    confidence: float | None = None
+    """Confidence in [0, 1] in this choice, when the handler has one."""
+    data: Mapping[str, Any] = field(default_factory=dict)
+    """Merged into the run's data and recorded in the transition event."""
+
+
+Handler: TypeAlias = "Callable[[StepContext], Awaitable[Outcome]]"
+"""A state handler: an async callable from the step context to an :class:`Outcome`."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    """What the engine does when a state's handler fails or picks an illegal next state.
+
+    The state is re-run up to ``retries`` times, each time with feedback saying what
+    went wrong; after that the run moves to ``route_to`` (typically an escalation
+    state) or, when ``route_to`` is None, ends with status ``failed``.
+    """
+
+    retries: int = 2
+    """How many times the state is re-run before giving up."""
+    route_to: str | None = None
+    """The state to route to once retries are spent; None ends the run as failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class StateSpec:
+    """A non-terminal state as the engine runs it."""
+
+    name: str
+    handler: Handler
+    allowed: frozenset[str]
+    """Next states the transition table allows."""
+    timeout: float | None
+    """Simulated seconds the handler may take; None for no limit."""
+
+
+class Workflow:
+    """A state machine whose transitions are declared up front and enforced.
+
+    Example:
+        >>> async def triage(ctx): return Outcome(next="close")
+        >>> wf = Workflow(states={"triage": triage}, transitions={"triage": ["close"]},
+        ...               initial="triage", terminal=["close"])
+        >>> sorted(wf.states)
+        ['close', 'triage']
+    """
+
+    def __init__(
+        self,
+        *,
+        states: Mapping[str, Handler],
+        transitions: Mapping[str, Iterable[str]],
+        initial: str,
+        terminal: Collection[str],
+        name: str = "workflow",
+        timeouts: Mapping[str, float] | None = None,
+        on_refused: Policy = Policy(retries=2),
+        on_error: Policy = Policy(retries=1),
+        on_budget: str | None = None,
+    ) -> None:
+        """Build and check a workflow.
+
+        Args:
+            states: handler of each non-terminal state.
+            transitions: the next states each state may choose.
+            initial: where every run starts.
+            terminal: states that end the run; they take no handler.
+            name: shown in errors and traces.
+            timeouts: simulated seconds each state's handler may take.
+            on_refused: policy for a handler that picks a next state not allowed.
+            on_error: policy for a handler that raises, times out or returns a bad outcome.
+            on_budget: terminal state recorded as final when a budget runs out;
+                None keeps the state the run was in.
+
+        Raises:
+            WorkflowError: listing every problem found.
+        """
+        self.name = name
+        self.initial = initial
+        self.terminal = frozenset(terminal)
+        self.handlers = dict(states)
+        self.transitions = {source: tuple(dict.fromkeys(targets)) for source, targets in transitions.items()}
+        self.timeouts = dict(timeouts or {})
+        self.on_refused = on_refused
+        self.on_error = on_error
+        self.on_budget = on_budget
+        problems = _check(self)
+        if problems:
+            raise WorkflowError(problems, name=name)
+        self.specs: dict[str, StateSpec] = {
+            state: StateSpec(
+                state,
+                handler,
+                frozenset(self.transitions.get(state, ())),
+                self.timeouts.get(state),
+            )
+            for state, handler in self.handlers.items()
+        }
+
+    @property
+    def states(self) -> frozenset[str]:
+        """Every state: handled and terminal."""
+        return frozenset(self.handlers) | self.terminal
+
+    def __repr__(self) -> str:
+        return f"Workflow(name={self.name!r}, states={len(self.states)}, initial={self.initial!r})"
+
+
+def _check(wf: Workflow) -> list[Problem]:
+    """Every problem with the definition, in a stable order."""
+    problems: list[Problem] = []
+    handled = set(wf.handlers)
+    known = handled | wf.terminal
+
+    if not wf.initial:
+        problems.append(Problem(message="no initial state given"))
+    elif wf.initial not in known:
+        problems.append(Problem(message=f"initial state {wf.initial!r} is not a state", states=(wf.initial,)))
+    if not wf.terminal:
+        problems.append(Problem(message="no terminal state declared"))
+
+    for state, handler in wf.handlers.items():
+        if state in wf.terminal:
+            problems.append(
+                Problem(message=f"state {state!r} is terminal and also has a handler", states=(state,))
+            )
+        if not callable(handler):
+            problems.append(
+                Problem(message=f"state {state!r}: handler {handler!r} is not callable", states=(state,))
+            )
+
+    for source, targets in wf.transitions.items():
+        if source in wf.terminal:
+            if targets:
+                problems.append(
+                    Problem(
+                        message=f"terminal state {source!r} has transitions to {list(targets)}",
+                        states=(source,),
+                    )
+                )
+            continue
+        if source not in known:
+            problems.append(
+                Problem(
+                    message=f"transitions are declared from {source!r}, which is neither handled nor terminal",
+                    states=(source,),
+                )
+            )
+            continue
+        for target in targets:
+            if target not in known:
+                problems.append(
+                    Problem(
+                        message=f"transition {source!r} -> {target!r}: {target!r} is not a state",
+                        states=(source, target),
+                    )
+                )
+
+    routes: list[str] = []
+    for label, policy in (("on_refused", wf.on_refused), ("on_error", wf.on_error)):
+        if isinstance(policy.retries, bool) or not isinstance(policy.retries, int) or policy.retries < 0:
+            problems.append(Problem(message=f"{label}: retries={policy.retries!r} must be an int >= 0"))
+        if policy.route_to is not None:
+            if policy.route_to in known:
+                routes.append(policy.route_to)
+            else:
+                problems.append(
+                    Problem(
+                        message=f"{label} routes to {policy.route_to!r}, which is not a state",
+                        states=(policy.route_to,),
+                    )
+                )
+    if wf.on_budget is not None and wf.on_budget not in wf.terminal:
+        problems.append(
+            Problem(message=f"on_budget={wf.on_budget!r} must be a terminal state", states=(wf.on_budget,))
+        )
+
+    for state, seconds in wf.timeouts.items():
+        if state not in handled:
+            problems.append(
+                Problem(message=f"timeout given for {state!r}, which is not a handled state", states=(state,))
+            )
+        elif isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0 or math.isinf(seconds):
+            problems.append(
+                Problem(
+                    message=f"timeout for {state!r}: seconds={seconds!r} must be a finite number > 0",
+                    states=(state,),
+                )
+            )
+
+    if wf.initial in known:
+        edges = {state: [t for t in wf.transitions.get(state, ()) if t in known] for state in known}
+        # Policy routes can be taken from any handled state, so their targets count
+        # as reachable; they are not a way out for the "can end" check below.
+        reached = _reach([wf.initial, *routes], edges)
+        for state in sorted(known - reached):
+            problems.append(
+                Problem(
+                    message=f"state {state!r} cannot be reached from the initial state {wf.initial!r}",
+                    states=(state,),
+                )
+            )
+        reverse: dict[str, list[str]] = {state: [] for state in known}
+        for source, targets in edges.items():
+            for target in targets:
+                reverse[target].append(source)
+        can_end = _reach(wf.terminal, reverse)
+        for state in sorted(handled - wf.terminal - can_end):
+            if not wf.transitions.get(state):
+                message = f"state {state!r} has no transitions and is not terminal"
+            else:
+                message = f"no terminal state can be reached from {state!r}"
+            problems.append(Problem(message=message, states=(state,)))
+    return problems
+
+
+def _reach(start: Iterable[str], edges: Mapping[str, Iterable[str]]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(start)
+    while stack:
+        state = stack.pop()
+        if state not in seen:
+            seen.add(state)
+            stack.extend(edges.get(state, ()))
+    return seen

@@ -1,0 +1,57 @@
+"""A readable, line-per-step summary of a trace, for terminals and logs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from windtunnel.orchestrator import Event
+
+__all__ = ["summarize_trace"]
+
+
+def summarize_trace(events: Iterable[Event]) -> str:
+    """One header line per run, then one line per notable event.
+
+    Example:
+        >>> summarize_trace([])
+        '(no events)'
+    """
+    lines: list[str] = []
+    for event in events:
+        line = _describe(event)
+        if line is not None:
+            lines.append(line)
+    return "\n".join(lines) if lines else "(no events)"
+
+
+def _describe(event: Event) -> str | None:
+    at = f"  t={event.sim_time:>8.1f}s  {event.state or '-':<12} "
+    match event.kind:
+        case "run_started":
+            return f"run {event.run_id}  workflow {event.workflow}"
+        case "state_entered":
+            return None if event.attempt == 1 else f"{at}re-entered (attempt {event.attempt})"
+        case "transition":
+            confidence = "" if event.confidence is None else f"  confidence {event.confidence:.2f}"
+            via = "" if event.reason is None else f"  [{event.reason}]"
+            return f"{at}-> {event.target}{confidence}{via}"
+        case "transition_refused":
+            return (
+                f"{at}REFUSED next={event.proposed!r} (allowed {event.allowed}); "
+                f"{_action(event.action, event.route_to)}"
+            )
+        case "handler_failed":
+            return f"{at}FAILED {event.error}: {event.message}; {_action(event.action, event.route_to)}"
+        case "budget_exceeded":
+            return f"{at}BUDGET {event.budget} exceeded: used {event.used:g} of {event.limit:g}"
+        case "run_finished":
+            reason = "" if event.reason is None else f" ({event.reason})"
+            return (
+                f"  => {event.status} in {event.state!r} after {event.steps} steps, "
+                f"{event.duration:.1f} s simulated, ${event.cost:.4f}{reason}"
+            )
+    return f"{at}{event.kind}"
+
+
+def _action(action: str, route_to: str | None) -> str:
+    return {"retry": "retrying", "route": f"routing to {route_to!r}", "fail": "giving up"}[action]
