@@ -12,6 +12,7 @@ from windtunnel import __version__
 from windtunnel.orchestrator import JsonlSink, SqliteSink, Trace, TraceSink, WindtunnelError, load_trace
 from windtunnel.reports import summarize_trace
 from windtunnel.scenarios import DemoVariant, run_demo
+from windtunnel.simulators import Sim
 
 __all__ = ["app"]
 
@@ -68,11 +69,14 @@ def demo(
     if variant != "all" and variant not in _VARIANTS:
         raise _fail(f"unknown --variant {variant!r}; choose one of {', '.join(_VARIANTS)}, or 'all'")
     variants = _VARIANTS if variant == "all" else (variant,)
+    if trace_path is not None:
+        trace_path.unlink(missing_ok=True)  # the command's output: replaced, not appended to
     trace = Trace(_sink(trace_path)) if trace_path is not None else Trace()
+    sim = Sim(seed=seed)
     try:
         for name in variants:
             before = len(trace)
-            result = run_demo(seed=seed, variant=name, trace=trace)  # type: ignore[arg-type]
+            result = run_demo(variant=name, sim=sim, trace=trace)  # type: ignore[arg-type]
             typer.echo(f"--- variant {name} (seed {seed}) ---")
             typer.echo(summarize_trace(trace.events[before:]))
             typer.echo(f"    status={result.status} final_state={result.final_state}\n")

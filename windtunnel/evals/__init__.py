@@ -1,3 +1,5 @@
-"""Run matrices, per-run metrics, invariant checkers and fuzzing (arriving with later issues)."""
+"""Evaluation over traces: invariant checkers now; run matrices, metrics and fuzzing later."""
 
-__all__: list[str] = []
+from .invariants import Violation, legal_transitions_only, runs_terminate, trace_complete
+
+__all__ = ["Violation", "legal_transitions_only", "runs_terminate", "trace_complete"]

@@ -18,7 +18,9 @@ class Budget(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_steps: int | None = Field(
-        100, ge=1, description="States entered (retries included) before the run is stopped; None for no limit."
+        100,
+        ge=1,
+        description="States entered (retries included) before the run is stopped; None for no limit.",
     )
     max_duration: float | None = Field(
         None, gt=0, description="Simulated seconds from the run's start; None for no limit."
@@ -26,4 +28,3 @@ class Budget(BaseModel):
     max_cost: float | None = Field(
         None, ge=0, description="USD charged to the run (models, humans); None for no limit."
     )
-

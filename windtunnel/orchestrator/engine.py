@@ -29,9 +29,7 @@ _SYSTEM = SystemRuntime()
 
 # The runs in progress on each event loop, so that a simulator can say which run
 # and state are stuck when a loop deadlocks.
-_ACTIVE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Run]] = (
-    weakref.WeakKeyDictionary()
-)
+_ACTIVE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Run]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,7 +184,12 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
                         emit(
                             "transition",
                             state,
-                            {"target": target, "confidence": outcome.confidence, "data": outcome.data, "reason": None},
+                            {
+                                "target": target,
+                                "confidence": outcome.confidence,
+                                "data": outcome.data,
+                                "reason": None,
+                            },
                         )
                         state, attempt = target, 1
                         if feedback:
@@ -197,7 +200,13 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
                     emit(
                         "transition_refused",
                         state,
-                        {"proposed": target, "allowed": allowed, "attempt": attempt, "action": action, "route_to": route},
+                        {
+                            "proposed": target,
+                            "allowed": allowed,
+                            "attempt": attempt,
+                            "action": action,
+                            "route_to": route,
+                        },
                     )
                     why = f"next={target!r} is not allowed from {state!r}; allowed: {allowed}"
                 else:

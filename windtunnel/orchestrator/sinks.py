@@ -117,9 +117,18 @@ class SqliteSink(_SinkBase):
 
     def flush(self) -> None:
         """Insert and commit the buffered events."""
-        if self._rows:
+        if not self._rows:
+            return
+        try:
             with self._db:
                 self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", self._rows)
+        except sqlite3.IntegrityError as exc:
+            run_id, seq = self._rows[0][:2]
+            raise TraceError(
+                f"{str(self.path)!r} already holds events of a run in this batch "
+                f"(first: run {run_id!r}, seq {seq}); write to a new file or use distinct run ids"
+            ) from exc
+        finally:
             self._rows.clear()
 
     def close(self) -> None:

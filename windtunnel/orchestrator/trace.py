@@ -126,15 +126,15 @@ class Trace:
     def dumps(self, *, wall_time: bool = False) -> str:
         """The trace as JSON Lines; without wall time (the default) it is deterministic."""
         exclude = None if wall_time else {"wall_time"}
-        return "".join(
-            event.model_dump_json(exclude=exclude, fallback=repr) + "\n" for event in self.events
-        )
+        return "".join(event.model_dump_json(exclude=exclude, fallback=repr) + "\n" for event in self.events)
 
 
 def _materialize(record: Record) -> Event:
     kind, run_id, seq, sim_time, wall_time, state, fields = record
     if kind not in EVENT_TYPES:
-        raise TraceError(f"unknown event kind={kind!r} (run {run_id!r}, seq {seq}); known: {sorted(EVENT_TYPES)}")
+        raise TraceError(
+            f"unknown event kind={kind!r} (run {run_id!r}, seq {seq}); known: {sorted(EVENT_TYPES)}"
+        )
     try:
         return event_adapter.validate_python(
             {
@@ -192,4 +192,3 @@ def events_frame(events: Iterable[EventBase]) -> pd.DataFrame:
                 seen.add(name)
                 columns.append(name)
     return pd.DataFrame.from_records(rows, columns=columns)
-

@@ -177,7 +177,7 @@ def _check(wf: Workflow) -> list[Problem]:
         if source not in known:
             problems.append(
                 Problem(
-                    message=f"transitions are declared from {source!r}, which is neither handled nor terminal",
+                    message=f"transitions declared from {source!r}, which is neither handled nor terminal",
                     states=(source,),
                 )
             )
@@ -205,17 +205,25 @@ def _check(wf: Workflow) -> list[Problem]:
                         states=(policy.route_to,),
                     )
                 )
-    if wf.on_budget is not None and wf.on_budget not in wf.terminal:
-        problems.append(
-            Problem(message=f"on_budget={wf.on_budget!r} must be a terminal state", states=(wf.on_budget,))
-        )
+    if wf.on_budget is not None:
+        if wf.on_budget in wf.terminal:
+            routes.append(wf.on_budget)
+        else:
+            problems.append(
+                Problem(message=f"on_budget={wf.on_budget!r} must be a terminal state", states=(wf.on_budget,))
+            )
 
     for state, seconds in wf.timeouts.items():
         if state not in handled:
             problems.append(
                 Problem(message=f"timeout given for {state!r}, which is not a handled state", states=(state,))
             )
-        elif isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0 or math.isinf(seconds):
+        elif (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not seconds > 0
+            or math.isinf(seconds)
+        ):
             problems.append(
                 Problem(
                     message=f"timeout for {state!r}: seconds={seconds!r} must be a finite number > 0",
@@ -224,9 +232,9 @@ def _check(wf: Workflow) -> list[Problem]:
             )
 
     if wf.initial in known:
-        edges = {state: [t for t in wf.transitions.get(state, ()) if t in known] for state in known}
-        # Policy routes can be taken from any handled state, so their targets count
-        # as reachable; they are not a way out for the "can end" check below.
+        edges = {state: tuple(t for t in wf.transitions.get(state, ()) if t in known) for state in known}
+        # Policy and budget routes can be taken from any handled state, so their
+        # targets count as reachable; they are not a way out for the "can end" check.
         reached = _reach([wf.initial, *routes], edges)
         for state in sorted(known - reached):
             problems.append(
@@ -247,6 +255,12 @@ def _check(wf: Workflow) -> list[Problem]:
                 message = f"no terminal state can be reached from {state!r}"
             problems.append(Problem(message=message, states=(state,)))
     return problems
+
+
+def _positive_finite(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return value > 0 and not math.isinf(value)
 
 
 def _reach(start: Iterable[str], edges: Mapping[str, Iterable[str]]) -> set[str]:

@@ -141,9 +141,13 @@ def demo_workflow(world: DemoWorld, *, variant: DemoVariant = "nominal") -> Work
 
 
 def run_demo(
-    *, seed: int = 0, variant: DemoVariant = "nominal", trace: Trace | None = None, sim: Sim | None = None
+    *, variant: DemoVariant = "nominal", seed: int = 0, sim: Sim | None = None, trace: Trace | None = None
 ) -> RunResult:
-    """Run the demo investigation once in simulation and return its result."""
+    """Run the demo investigation once in simulation and return its result.
+
+    Pass ``sim`` to run several investigations in one simulation (their ids then
+    differ); otherwise a new ``Sim(seed=seed)`` is used.
+    """
     sim = Sim(seed=seed) if sim is None else sim
     alert = DemoAlert(
         id=sim.new_id("alert"),

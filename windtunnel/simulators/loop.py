@@ -77,7 +77,7 @@ class VirtualLoop(asyncio.BaseEventLoop):
     # A fixed resolution is absorbed by rounding once time() is large (1e-6 added to
     # 1e12 changes nothing), so timers due "now" would never fire and the loop would
     # spin. Keep the resolution at least one unit in the last place of the clock.
-    @property  # type: ignore[override]
+    @property
     def _clock_resolution(self) -> float:
         return max(1e-6, 2.0 * math.ulp(self._now))
 
@@ -96,7 +96,7 @@ class VirtualLoop(asyncio.BaseEventLoop):
             lines.append(self._describe())
         tasks = [task for task in asyncio.all_tasks(self) if not task.done()]
         for task in sorted(tasks, key=lambda t: t.get_name()):
-            lines.append(f"  task {task.get_name()!r} waits at {_where(task)}")
+            lines.append(f"  task {task.get_name()!r} waits in {_where(task)}")
         return "\n".join(lines)
 
     def _process_events(self, event_list: list[Any]) -> None:
@@ -107,14 +107,15 @@ class VirtualLoop(asyncio.BaseEventLoop):
 
 
 def _where(task: asyncio.Task[Any]) -> str:
-    """The innermost source location a task is suspended at."""
+    """The chain of coroutines a task is suspended in, outermost first, and the
+    innermost source location, e.g. ``_drive > stuck > wait (asyncio/locks.py:213)``."""
     coro: Any = task.get_coro()
-    location = "<not started>"
-    # Follow the chain of awaited coroutines down to the innermost frame.
+    names: list[str] = []
+    location = "not started"
     while coro is not None and getattr(coro, "cr_frame", None) is not None:
         frame = coro.cr_frame
-        location = f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+        names.append(frame.f_code.co_name)
+        location = f"{frame.f_code.co_filename}:{frame.f_lineno}"
         coro = getattr(coro, "cr_await", None)
-    if isinstance(coro, asyncio.Future):
-        location += f", awaiting {coro!r}"
-    return location
+    awaiting = f", awaiting {coro!r}" if isinstance(coro, asyncio.Future) else ""
+    return f"{' > '.join(names) or '?'} ({location}){awaiting}"

@@ -1,0 +1,130 @@
+"""The simulation kernel: virtual time, named random streams, ids, deadlocks."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from windtunnel import Outcome, Sim, StepContext, Workflow, run
+from windtunnel.simulators import DeadlockError, VirtualLoop, derive_seed
+
+
+def test_45_minute_sleep_ends_at_exactly_2700_seconds() -> None:
+    sim = Sim(seed=0)
+    sim.run(asyncio.sleep(2700))
+    assert sim.now == 2700.0
+
+
+def test_sleeps_land_on_their_deadlines_without_drift() -> None:
+    async def steps() -> list[float]:
+        loop = asyncio.get_running_loop()
+        seen = []
+        for _ in range(45):
+            await asyncio.sleep(60)
+            seen.append(loop.time())
+        return seen
+
+    sim = Sim(seed=0)
+    assert sim.run(steps()) == [60.0 * (i + 1) for i in range(45)]
+    assert sim.now == 2700.0
+
+
+def test_timeout_and_wait_for_run_in_simulated_time() -> None:
+    async def main() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(30):
+                await asyncio.sleep(3600)
+        after_timeout = loop.time()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(loop.create_future(), timeout=5)
+        return after_timeout, loop.time()
+
+    assert Sim(seed=0).run(main()) == (30.0, 35.0)
+
+
+@pytest.mark.parametrize("start", [1e9, 1e12, 1e15])
+def test_timers_still_fire_at_large_simulated_times(start: float) -> None:
+    async def main() -> None:
+        await asyncio.sleep(1)
+        await asyncio.sleep(1e-3)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.get_running_loop().create_future(), timeout=5)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(5):
+                await asyncio.sleep(60)
+
+    sim = Sim(seed=0, start=start)
+    sim.run(main())
+    assert sim.now >= start + 11
+
+
+def test_clock_carries_over_between_runs() -> None:
+    sim = Sim(seed=0)
+    sim.run(asyncio.sleep(10))
+    sim.run(asyncio.sleep(5))
+    assert sim.now == 15.0
+
+
+def test_streams_are_reproducible_and_independent() -> None:
+    a, b = Sim(seed=3), Sim(seed=3)
+    # Drawing from another stream first does not shift this one's draws.
+    b.rng("tools/siem").random()
+    assert [a.rng("faults").random() for _ in range(3)] == [b.rng("faults").random() for _ in range(3)]
+    assert a.rng("faults") is a.rng("faults")
+    assert Sim(seed=4).rng("faults").random() != Sim(seed=3).rng("faults").random()
+    assert derive_seed(3, "faults") != derive_seed(3, "fault")
+
+
+def test_ids_are_deterministic_and_per_prefix() -> None:
+    sim = Sim(seed=9)
+    assert [sim.new_id("run"), sim.new_id("alert"), sim.new_id("run")] == ["run-9-1", "alert-9-1", "run-9-2"]
+
+
+@pytest.mark.parametrize("seed", [1.5, "7", True, None])
+def test_seed_must_be_an_int(seed: object) -> None:
+    with pytest.raises(TypeError, match="seed must be an int"):
+        Sim(seed=seed)  # type: ignore[arg-type]
+
+
+def test_deadlock_raises_naming_the_run_and_state() -> None:
+    async def stuck(ctx: StepContext) -> Outcome:
+        await asyncio.Event().wait()
+        return Outcome(next="done")
+
+    wf = Workflow(
+        states={"investigate": stuck},
+        transitions={"investigate": ["done"]},
+        initial="investigate",
+        terminal=["done"],
+    )
+    sim = Sim(seed=2)
+    with pytest.raises(DeadlockError) as info:
+        sim.run(run(wf, env=sim, run_id="run-stuck"))
+    message = str(info.value)
+    assert message.startswith("deadlock at simulated t=0s: nothing is ready and no timer is pending")
+    assert "run 'run-stuck' is in state 'investigate'" in message
+    assert "waits in run > _drive > stuck > wait (" in message  # where the task waits
+
+
+def test_deadlock_outside_a_run() -> None:
+    async def main() -> None:
+        await asyncio.sleep(3)
+        await asyncio.get_running_loop().create_future()
+
+    sim = Sim(seed=0)
+    with pytest.raises(DeadlockError, match=r"t=3s.*\n.*no workflow run is active"):
+        sim.run(main())
+    # The sim is still usable afterwards.
+    sim.run(asyncio.sleep(1))
+    assert sim.now == 4.0
+
+
+def test_virtual_loop_can_be_used_directly() -> None:
+    loop = VirtualLoop(start=100.0)
+    try:
+        loop.run_until_complete(asyncio.sleep(50))
+        assert loop.time() == 150.0
+    finally:
+        loop.close()
