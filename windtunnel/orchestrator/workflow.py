@@ -209,9 +209,8 @@ def _check(wf: Workflow) -> list[Problem]:
         if wf.on_budget in wf.terminal:
             routes.append(wf.on_budget)
         else:
-            problems.append(
-                Problem(message=f"on_budget={wf.on_budget!r} must be a terminal state", states=(wf.on_budget,))
-            )
+            message = f"on_budget={wf.on_budget!r} must be a terminal state"
+            problems.append(Problem(message=message, states=(wf.on_budget,)))
 
     for state, seconds in wf.timeouts.items():
         if state not in handled:
