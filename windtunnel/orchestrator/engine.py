@@ -10,6 +10,7 @@ policy decision; an exhausted budget ends the run in the declared state.
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -120,6 +121,10 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
     emit = run.emit
     deadline = None if budget.max_duration is None else run.started + budget.max_duration
     max_steps = budget.max_steps
+    max_cost = budget.max_cost
+    # The two events of every step are appended inline rather than through
+    # run.emit: it saves a call per event on the hottest path.
+    append, run_id, now, wall = run.append, run.run_id, loop.time, time.time
     state = wf.initial
     attempt = 1
     feedback: list[str] = []
@@ -145,7 +150,11 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
                 return _exceeded(wf, run, state, "duration", budget.max_duration, run.elapsed())
             run.steps += 1
             run.state = state
-            emit("state_entered", state, {"step": run.steps, "attempt": attempt})
+            seq = run.seq
+            run.seq = seq + 1
+            append(
+                ("state_entered", run_id, seq, now(), wall(), state, {"step": run.steps, "attempt": attempt})
+            )
 
             ctx = StepContext(run, state, attempt, tuple(feedback))
             limit = None if spec.timeout is None else loop.time() + spec.timeout
@@ -169,8 +178,8 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
                 except Exception as exc:
                     error = exc
 
-            if run.over_cost():
-                return _exceeded(wf, run, state, "cost", budget.max_cost, run.cost)
+            if max_cost is not None and run.cost > max_cost:
+                return _exceeded(wf, run, state, "cost", max_cost, run.cost)
             if timed_out and deadline is not None and loop.time() >= deadline:
                 return _exceeded(wf, run, state, "duration", budget.max_duration, run.elapsed())
 
@@ -181,16 +190,15 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
                     if target in spec.allowed:
                         if outcome.data:
                             run.data.update(outcome.data)
-                        emit(
-                            "transition",
-                            state,
-                            {
-                                "target": target,
-                                "confidence": outcome.confidence,
-                                "data": outcome.data,
-                                "reason": None,
-                            },
-                        )
+                        seq = run.seq
+                        run.seq = seq + 1
+                        fields = {
+                            "target": target,
+                            "confidence": outcome.confidence,
+                            "data": outcome.data,
+                            "reason": None,
+                        }
+                        append(("transition", run_id, seq, now(), wall(), state, fields))
                         state, attempt = target, 1
                         if feedback:
                             feedback = []
@@ -263,6 +271,8 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
 
 def _invalid(outcome: Any) -> str | None:
     """Why a handler's return value is not a usable outcome, or None."""
+    if type(outcome) is Outcome and outcome.confidence is None:
+        return None  # the common case, decided without further calls
     if not isinstance(outcome, Outcome):
         return f"handler returned {outcome!r}, not an Outcome"
     confidence = outcome.confidence

@@ -1,0 +1,33 @@
+"""The benchmark scripts still run and end with their JSON line (timings are not checked)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "keys"),
+    [
+        ("bench_engine.py", ["20"], {"windtunnel_us", "floor_us", "langgraph_us", "speedup_vs_langgraph"}),
+        ("bench_clock.py", ["3"], {"wall_ms", "compression"}),
+    ],
+)
+def test_benchmark_prints_its_summary(script: str, args: list[str], keys: set[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert keys <= set(summary)
+    assert all(value is None or value > 0 for value in summary.values())
