@@ -5,6 +5,14 @@ WindtunnelError                 root: catch this to catch anything windtunnel ra
 ├── WorkflowError               a workflow definition is invalid (raised when it is built)
 ├── RunError                    a run could not be carried out (bad arguments to run())
 ├── BudgetExhausted             raised inside a handler whose charge passes the cost budget
+├── ModelError                  a model call failed (after the client's own retries)
+│   ├── ModelRateLimited        429: too many requests
+│   ├── ModelOverloaded         529: the API is overloaded
+│   ├── ModelServerError        5xx, or another error status
+│   ├── ModelTimeout            the call timed out
+│   ├── ModelConnectionError    the API could not be reached
+│   └── ModelResponseError      the answer could not be read (malformed body, wrong shape)
+├── AgentError                  an agent gave up on its state (no submit, too many turns or rejections)
 ├── TraceError                  a trace file cannot be read, or an event is malformed
 └── SimulationError             the simulation itself went wrong
     └── DeadlockError           nothing ready, no timer pending, work unfinished
@@ -22,7 +30,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "AgentError",
     "BudgetExhausted",
+    "ModelConnectionError",
+    "ModelError",
+    "ModelOverloaded",
+    "ModelRateLimited",
+    "ModelResponseError",
+    "ModelServerError",
+    "ModelTimeout",
     "Problem",
     "RunError",
     "SimulationError",
@@ -68,6 +84,55 @@ class BudgetExhausted(WindtunnelError):  # noqa: N818 - names the condition, lik
 
     The engine ends the run after the step even if the handler swallows it.
     """
+
+
+class ModelError(WindtunnelError):
+    """A model call failed; raised by a ``Model`` after the client's own retries."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+        retries: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.status = status
+        """The HTTP status, when there was a response."""
+        self.request_id = request_id
+        self.retries = retries
+        """How many times the client retried before giving up."""
+
+
+class ModelRateLimited(ModelError):
+    """429: the API asked the client to slow down."""
+
+
+class ModelOverloaded(ModelError):
+    """529: the API is overloaded."""
+
+
+class ModelServerError(ModelError):
+    """A 5xx response, or another error status."""
+
+
+class ModelTimeout(ModelError):
+    """The call timed out."""
+
+
+class ModelConnectionError(ModelError):
+    """The API could not be reached."""
+
+
+class ModelResponseError(ModelError):
+    """The answer could not be read: a malformed body or an unexpected shape."""
+
+
+class AgentError(WindtunnelError):
+    """An agent gave up on its state; the engine records it and applies the error policy."""
 
 
 class TraceError(WindtunnelError):
