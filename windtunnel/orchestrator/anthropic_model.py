@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
-
-import anthropic
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ModelConnectionError,
@@ -18,6 +16,9 @@ from .errors import (
     ModelTimeout,
 )
 from .model import ModelRequest, ModelResponse, request_to_api, response_from_api
+
+if TYPE_CHECKING:
+    import anthropic
 
 __all__ = ["AnthropicModel"]
 
@@ -31,6 +32,7 @@ class AnthropicModel:
     API key never leaves the client: errors carry the status and request id only.
 
     Example:
+        >>> import anthropic
         >>> model = AnthropicModel("claude-haiku-4-5", client=anthropic.AsyncAnthropic(api_key="sk-..."))
         >>> model.name
         'claude-haiku-4-5'
@@ -41,6 +43,9 @@ class AnthropicModel:
         name: the model id sent to the API.
         client: a configured SDK client; by default one reading ``ANTHROPIC_API_KEY``.
         """
+        # The SDK takes about a second to import: load it only when a model is made.
+        import anthropic
+
         self._name = name
         self._client = anthropic.AsyncAnthropic() if client is None else client
 
@@ -54,6 +59,8 @@ class AnthropicModel:
 
     async def create(self, request: ModelRequest) -> ModelResponse:
         """Send ``request``; raise a :class:`ModelError` subclass when the call fails."""
+        import anthropic
+
         loop = asyncio.get_running_loop()
         started = loop.time()
         body = request_to_api(request, model=self._name)
@@ -63,7 +70,9 @@ class AnthropicModel:
         except anthropic.APIError as exc:
             raise self._error(exc) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ModelResponseError(f"{self._name}: the response body is not JSON: {exc}", model=self._name) from None
+            raise ModelResponseError(
+                f"{self._name}: the response body is not JSON: {exc}", model=self._name
+            ) from None
         if not isinstance(message, anthropic.types.Message):
             raise ModelResponseError(
                 f"{self._name}: expected a Message, got {type(message).__name__}", model=self._name
@@ -77,6 +86,8 @@ class AnthropicModel:
 
     def _error(self, exc: anthropic.APIError) -> ModelError:
         """The windtunnel error for an SDK error, without the request (it holds the key)."""
+        import anthropic
+
         status: int | None = getattr(exc, "status_code", None)
         request_id: str | None = getattr(exc, "request_id", None)
         retries = _retries(exc)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from .budget import Budget
 from .errors import BudgetExhausted, TraceError
@@ -16,6 +16,8 @@ from .runtime import Runtime
 from .trace import Trace
 
 __all__ = ["StepContext"]
+
+T = TypeVar("T")
 
 
 class _Run:
@@ -28,6 +30,7 @@ class _Run:
         "cost",
         "data",
         "env",
+        "local",
         "loop",
         "run_id",
         "seq",
@@ -58,6 +61,7 @@ class _Run:
         self.state = state
         self.started = loop.time()
         self.data: dict[str, Any] = {}
+        self.local: dict[str, Any] = {}
         self.seq = 0
         self.steps = 0
         self.cost = 0.0
@@ -87,17 +91,20 @@ class StepContext:
         ...     return Outcome(next="investigate" if severity == "high" else "close")
     """
 
-    __slots__ = ("_rng", "_run", "attempt", "feedback", "state")
+    __slots__ = ("_rng", "_run", "allowed", "attempt", "feedback", "state")
 
-    def __init__(self, run: _Run, state: str, attempt: int, feedback: tuple[str, ...]) -> None:
+    def __init__(
+        self, run: _Run, state: str, allowed: frozenset[str], attempt: int, feedback: tuple[str, ...]
+    ) -> None:
         self._run = run
         self._rng: random.Random | None = None
+        # The state being handled, and the next states the transition table allows.
         self.state = state
-        """The state being handled."""
+        self.allowed = allowed
+        # 1 on first entry; higher when a policy re-runs the state, with `feedback`
+        # saying why earlier attempts were refused or failed, oldest first.
         self.attempt = attempt
-        """1 on first entry; higher when a policy re-runs the state."""
         self.feedback = feedback
-        """Why earlier attempts of this state were refused or failed, oldest first."""
 
     @property
     def run_id(self) -> str:
@@ -143,6 +150,18 @@ class StepContext:
         if self._rng is None:
             self._rng = self._run.env.rng(f"{self._run.run_id}/{self.state}")
         return self._rng
+
+    def stream(self, name: str) -> random.Random:
+        """The run's random stream ``name`` (e.g. ``"tools/siem"``), from the runtime."""
+        return self._run.env.rng(f"{self._run.run_id}/{name}")
+
+    def shared(self, key: str, factory: Callable[[], T]) -> T:
+        """Per-run state shared across steps (e.g. circuit breakers), made on first use."""
+        local = self._run.local
+        if key not in local:
+            local[key] = factory()
+        value: T = local[key]
+        return value
 
     def new_id(self, prefix: str) -> str:
         """A new id from the runtime (deterministic under simulation)."""

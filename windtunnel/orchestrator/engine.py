@@ -156,7 +156,7 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
                 ("state_entered", run_id, seq, now(), wall(), state, {"step": run.steps, "attempt": attempt})
             )
 
-            ctx = StepContext(run, state, attempt, tuple(feedback))
+            ctx = StepContext(run, state, spec.allowed, attempt, tuple(feedback))
             limit = None if spec.timeout is None else loop.time() + spec.timeout
             if deadline is not None and (limit is None or deadline < limit):
                 limit = deadline

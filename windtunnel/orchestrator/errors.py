@@ -14,9 +14,10 @@ WindtunnelError                 root: catch this to catch anything windtunnel ra
 │   └── ModelResponseError      the answer could not be read (malformed body, wrong shape)
 ├── AgentError                  an agent gave up on its state (no submit, too many turns or rejections)
 ├── TraceError                  a trace file cannot be read, or an event is malformed
-└── SimulationError             the simulation itself went wrong
-    └── DeadlockError           nothing ready, no timer pending, work unfinished
-                                (windtunnel.simulators)
+├── UnknownPriceError           no price is known for a model (windtunnel.orchestrator.pricing)
+└── SimulationError             the simulation itself went wrong (windtunnel.simulators)
+    ├── DeadlockError           nothing ready, no timer pending, work unfinished
+    └── ScriptError             a scripted model was called more, or less, than scripted
 ```
 
 Faults that a run is expected to survive — a handler raising, a timeout, a refused
@@ -79,7 +80,7 @@ class RunError(WindtunnelError):
     """A run could not be carried out as asked (for example, bad arguments)."""
 
 
-class BudgetExhausted(WindtunnelError):  # noqa: N818 - names the condition, like TimeoutError
+class BudgetExhausted(WindtunnelError):
     """A charge took the run past its cost budget; raised inside the handler.
 
     The engine ends the run after the step even if the handler swallows it.

@@ -13,17 +13,27 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from .model import ModelRequest, ModelResponse
+
 __all__ = [
     "EVENT_TYPES",
+    "AgentNudged",
+    "AgentProblem",
     "BudgetExceeded",
     "Event",
     "EventBase",
     "HandlerFailed",
+    "ModelCalled",
     "PolicyAction",
     "RunFinished",
     "RunStarted",
     "RunStatus",
     "StateEntered",
+    "ToolCalled",
+    "ToolRejected",
+    "ToolRejection",
+    "ToolStatus",
+    "ToolTimedOut",
     "TransitionRefused",
     "TransitionTaken",
     "event_adapter",
@@ -122,6 +132,77 @@ class RunFinished(EventBase):
     reason: str | None = Field(description="Why the run did not complete, if it did not.")
 
 
+class ModelCalled(EventBase):
+    """An agent called a model: the whole request and response, reasoning text included."""
+
+    kind: Literal["model_called"] = "model_called"
+    tier: str | None = Field(description="The escalation tier the model played, if any.")
+    model: str = Field(description="The model id.")
+    request: ModelRequest = Field(description="What was sent: system prompt, messages, tools.")
+    response: ModelResponse | None = Field(description="What came back; None when the call failed.")
+    input_tokens: int = Field(description="Input tokens billed (0 when the call failed).")
+    output_tokens: int = Field(description="Output tokens billed (0 when the call failed).")
+    cost: float = Field(description="USD charged for the call.")
+    latency: float = Field(description="Seconds on the event loop's clock, retries included.")
+    request_id: str | None = Field(description="The API's request id, when there was one.")
+    retries: int = Field(description="HTTP retries the client made within this call.")
+    error: str | None = Field(description="Why the call failed; None when it succeeded.")
+
+
+ToolStatus: TypeAlias = Literal["ok", "error", "timeout", "unavailable"]
+"""How a tool call ended: a result, an error after retries, a timeout after retries,
+or not run because the tool's circuit breaker was open."""
+
+
+class ToolCalled(EventBase):
+    """A tool call ran (or found its source unavailable) and its result went back to the model."""
+
+    kind: Literal["tool_called"] = "tool_called"
+    tool: str = Field(description="The tool's name.")
+    call_id: str = Field(description="The model's tool_use id.")
+    input: dict[str, Any] = Field(description="The validated arguments.")
+    status: ToolStatus = Field(description="How the call ended.")
+    output: str = Field(description="What the model was told.")
+    attempts: int = Field(description="Attempts made (0 when the circuit was open).")
+    duration: float = Field(description="Seconds on the event loop's clock, back-off included.")
+
+
+ToolRejection: TypeAlias = Literal["unknown_tool", "not_allowed", "invalid_arguments"]
+
+
+class ToolRejected(EventBase):
+    """A tool call was refused before anything ran; the model was told why."""
+
+    kind: Literal["tool_rejected"] = "tool_rejected"
+    tool: str = Field(description="The tool name the model used.")
+    call_id: str = Field(description="The model's tool_use id.")
+    input: Any = Field(description="The arguments as the model sent them.")
+    reason: ToolRejection = Field(description="Why the call was refused.")
+    detail: str = Field(description="The error fed back to the model.")
+
+
+class ToolTimedOut(EventBase):
+    """One attempt of a tool call ran past the tool's timeout."""
+
+    kind: Literal["tool_timeout"] = "tool_timeout"
+    tool: str = Field(description="The tool's name.")
+    call_id: str = Field(description="The model's tool_use id.")
+    attempt: int = Field(description="Which attempt timed out, from 1.")
+    timeout: float = Field(description="The tool's timeout in seconds.")
+
+
+AgentProblem: TypeAlias = Literal["no_submit", "malformed_submit", "max_turns", "rejections"]
+
+
+class AgentNudged(EventBase):
+    """An agent's model did not conclude properly; it was told so, or the agent gave up."""
+
+    kind: Literal["agent_nudged"] = "agent_nudged"
+    problem: AgentProblem = Field(description="What went wrong.")
+    detail: str = Field(description="The feedback given to the model, or why the agent gave up.")
+    gave_up: bool = Field(description="True when the agent stopped and raised AgentError.")
+
+
 Event = Annotated[
     RunStarted
     | StateEntered
@@ -129,7 +210,12 @@ Event = Annotated[
     | TransitionRefused
     | HandlerFailed
     | BudgetExceeded
-    | RunFinished,
+    | RunFinished
+    | ModelCalled
+    | ToolCalled
+    | ToolRejected
+    | ToolTimedOut
+    | AgentNudged,
     Field(discriminator="kind"),
 ]
 """Any trace event, discriminated on ``kind``."""
@@ -144,6 +230,11 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         HandlerFailed,
         BudgetExceeded,
         RunFinished,
+        ModelCalled,
+        ToolCalled,
+        ToolRejected,
+        ToolTimedOut,
+        AgentNudged,
     )
 }
 """Event class by ``kind``."""

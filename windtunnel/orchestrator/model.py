@@ -32,7 +32,9 @@ __all__ = [
     "response_to_api",
 ]
 
-StopReason: TypeAlias = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"]
+StopReason: TypeAlias = Literal[
+    "end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -204,13 +206,19 @@ def request_from_api(body: Mapping[str, Any]) -> ModelRequest:
     messages = []
     for message in body["messages"]:
         content = message["content"]
-        blocks = (TextBlock(text=content),) if isinstance(content, str) else tuple(map(block_from_api, content))
+        blocks = (
+            (TextBlock(text=content),) if isinstance(content, str) else tuple(map(block_from_api, content))
+        )
         messages.append(Message(role=message["role"], content=blocks))
     tools = tuple(
-        ToolSpec(name=tool["name"], description=tool.get("description", ""), input_schema=tool["input_schema"])
+        ToolSpec(
+            name=tool["name"], description=tool.get("description", ""), input_schema=tool["input_schema"]
+        )
         for tool in body.get("tools", ())
     )
-    return ModelRequest(system=system, messages=tuple(messages), tools=tools, max_tokens=int(body["max_tokens"]))
+    return ModelRequest(
+        system=system, messages=tuple(messages), tools=tools, max_tokens=int(body["max_tokens"])
+    )
 
 
 def response_to_api(response: ModelResponse) -> dict[str, Any]:
