@@ -128,3 +128,37 @@ def test_virtual_loop_can_be_used_directly() -> None:
         assert loop.time() == 150.0
     finally:
         loop.close()
+
+
+def test_threads_are_refused_not_deadlocked() -> None:
+    import time
+
+    from windtunnel.orchestrator import SimulationError
+
+    with pytest.raises(SimulationError, match=r"run_in_executor\('sleep'\) is not supported in simulation"):
+        Sim(seed=0).run(asyncio.to_thread(time.sleep, 0.01))
+
+
+def test_a_heartbeat_cannot_hide_a_hang_past_the_horizon() -> None:
+    from windtunnel.simulators import HorizonError
+
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(60)
+
+    async def main() -> None:
+        beat = asyncio.create_task(heartbeat())
+        try:
+            await asyncio.get_running_loop().create_future()  # waits forever
+        finally:
+            beat.cancel()
+
+    sim = Sim(seed=0, horizon=3600)
+    with pytest.raises(HorizonError, match=r"passed the horizon t=3600s"):
+        sim.run(main())
+    assert sim.now == 3660.0
+
+
+def test_bad_horizon() -> None:
+    with pytest.raises(ValueError, match="horizon=0 must be > 0"):
+        Sim(seed=0, horizon=0)

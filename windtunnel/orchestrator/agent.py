@@ -118,6 +118,7 @@ class LLMAgent:
         nudges: how many times a model that fails to conclude is told so and tried again.
         max_rejections: refused tool calls in one step before the agent gives up.
         prices: what each model costs; the cost of every call is charged to the run.
+            Raises :class:`UnknownPriceError` at once if ``model`` has no price.
         render: builds the first user message from the step context.
         """
         self.registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
@@ -136,6 +137,7 @@ class LLMAgent:
                 raise ValueError(f"{name}={value} must be >= 1")
         if nudges < 0:
             raise ValueError(f"nudges={nudges} must be >= 0")
+        prices.price(model.name)  # an unknown price fails here, not mid-run
         self.model = model
         self.system = system
         self.tier = tier
@@ -229,7 +231,7 @@ class LLMAgent:
                 error=str(exc),
             )
             raise
-        cost = self.prices.cost(response.model, response.usage)
+        cost = self.prices.cost(response.model or self.model.name, response.usage)
         ctx.emit(
             "model_called",
             tier=self.tier,

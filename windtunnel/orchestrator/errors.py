@@ -17,6 +17,7 @@ WindtunnelError                 root: catch this to catch anything windtunnel ra
 ├── UnknownPriceError           no price is known for a model (windtunnel.orchestrator.pricing)
 └── SimulationError             the simulation itself went wrong (windtunnel.simulators)
     ├── DeadlockError           nothing ready, no timer pending, work unfinished
+    ├── HorizonError            simulated time passed the horizon, work unfinished
     └── ScriptError             a scripted model was called more, or less, than scripted
 ```
 

@@ -257,7 +257,6 @@ async def _attempts(
 ) -> tuple[ToolStatus, str, int]:
     """Try the call until it succeeds, the retries run out or the breaker opens."""
     retry = tool.retry
-    jitter = ctx.stream(f"tools/{tool.name}")
     status: ToolStatus = "error"
     problem = ""
     attempt = 0
@@ -281,7 +280,9 @@ async def _attempts(
             breaker.open_until = ctx.now() + tool.breaker.cooldown
             break
         if attempt < retry.attempts:
-            await asyncio.sleep(retry.delay(attempt, jitter.random()))
+            # The stream is fetched only when needed: making one costs more than a call.
+            draw = ctx.stream(f"tools/{tool.name}").random()
+            await asyncio.sleep(retry.delay(attempt, draw))
     return (
         status,
         f"source unavailable: {tool.name!r} {problem} (attempt {attempt} of {retry.attempts})",

@@ -3,12 +3,14 @@
 Later: the world, tools and faults, simulated models and humans.
 """
 
-from .loop import DeadlockError, VirtualLoop
+from .loop import DeadlockError, HorizonError, VirtualLoop
 from .scripted import ScriptedModel, ScriptError, ScriptStep, respond, submit, tool_call
-from .sim import Sim, derive_seed
+from .sim import DEFAULT_HORIZON, Sim, derive_seed
 
 __all__ = [
+    "DEFAULT_HORIZON",
     "DeadlockError",
+    "HorizonError",
     "ScriptError",
     "ScriptStep",
     "ScriptedModel",

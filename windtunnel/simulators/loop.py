@@ -6,24 +6,35 @@ retry back-off cost no wall time. When nothing is ready and no timer is pending
 while the awaited coroutine is unfinished, the loop raises :class:`DeadlockError`
 instead of hanging.
 
-The loop does no I/O: sockets, subprocesses and threads (``run_in_executor``) are
-outside the simulation and are refused or unsupported.
+The loop does no I/O: sockets, subprocesses and threads (``run_in_executor``,
+``asyncio.to_thread``) are outside the simulation and are refused. A horizon
+bounds simulated time, so that a timer that keeps firing while the work waits
+forever ends in :class:`HorizonError` instead of a hang.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
 
 from windtunnel.orchestrator.errors import SimulationError
 
-__all__ = ["DeadlockError", "VirtualLoop"]
+__all__ = ["DeadlockError", "HorizonError", "VirtualLoop"]
 
 
 class DeadlockError(SimulationError):
     """Nothing is ready, no timer is pending, and the awaited work is unfinished."""
+
+
+class HorizonError(SimulationError):
+    """Simulated time passed the loop's horizon with the awaited work unfinished.
+
+    Catches what a deadlock check cannot: a periodic timer (a heartbeat, a polling
+    loop) that keeps the clock moving while the work waits forever.
+    """
 
 
 class _VirtualSelector:
@@ -45,6 +56,10 @@ class _VirtualSelector:
             # clock: the addition drifts in floating point (0.1 + 0.2 != 0.3), the
             # assignment lands on the timer's own deadline.
             loop._now = max(loop._now, loop._scheduled[0]._when)  # type: ignore[attr-defined]
+            if loop._horizon is not None and loop._now > loop._horizon:
+                raise HorizonError(
+                    loop.describe_stuck(f"simulated time passed the horizon t={loop._horizon:g}s")
+                )
         return []
 
     def close(self) -> None:
@@ -66,10 +81,18 @@ class VirtualLoop(asyncio.BaseEventLoop):
         self,
         *,
         start: float = 0.0,
+        horizon: float | None = None,
         describe: Callable[[], str] | None = None,
     ) -> None:
+        """Args:
+        start: the clock's first reading, in simulated seconds.
+        horizon: the simulated time past which unfinished work is an error
+            (:class:`HorizonError`); None for no limit.
+        describe: adds a line about the work in progress to deadlock messages.
+        """
         super().__init__()
         self._now = float(start)
+        self._horizon = horizon
         self._selector = _VirtualSelector(self)
         self._describe = describe
 
@@ -91,13 +114,33 @@ class VirtualLoop(asyncio.BaseEventLoop):
 
     def describe_deadlock(self) -> str:
         """A message naming the simulated time, the tasks left and what they await."""
-        lines = [f"deadlock at simulated t={self._now:g}s: nothing is ready and no timer is pending"]
+        return self.describe_stuck("nothing is ready and no timer is pending")
+
+    def describe_stuck(self, why: str) -> str:
+        """``why`` the loop is stuck, then the work in progress and each task's wait."""
+        lines = [f"deadlock at simulated t={self._now:g}s: {why}"]
         if self._describe is not None:
             lines.append(self._describe())
         tasks = [task for task in asyncio.all_tasks(self) if not task.done()]
         for task in sorted(tasks, key=lambda t: t.get_name()):
             lines.append(f"  task {task.get_name()!r} waits in {_where(task)}")
         return "\n".join(lines)
+
+    def run_in_executor(  # type: ignore[override]
+        self, executor: Any, func: Callable[..., Any], *args: Any
+    ) -> asyncio.Future[Any]:
+        """Refused: a thread's work takes real time that the simulation cannot account for."""
+        # asyncio.to_thread hands over partial(context.run, func, ...): name the func.
+        while isinstance(func, functools.partial):
+            func = func.args[0] if func.args and callable(func.args[0]) else func.func
+        name = getattr(func, "__qualname__", repr(func))
+        raise SimulationError(
+            f"run_in_executor({name!r}) is not supported in simulation: threads run outside "
+            "virtual time; make the call async, or fake it"
+        )
+
+    async def shutdown_default_executor(self, timeout: float | None = None) -> None:
+        """No executor is ever started."""
 
     def _process_events(self, event_list: list[Any]) -> None:
         """No I/O happens in simulation, so there are never events to process."""

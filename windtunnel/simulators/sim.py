@@ -10,11 +10,14 @@ from typing import Any, TypeVar
 
 from windtunnel.orchestrator import active_runs
 
-from .loop import DeadlockError, VirtualLoop
+from .loop import DeadlockError, HorizonError, VirtualLoop
 
-__all__ = ["Sim", "derive_seed"]
+__all__ = ["DEFAULT_HORIZON", "Sim", "derive_seed"]
 
 T = TypeVar("T")
+
+DEFAULT_HORIZON = 30 * 24 * 3600.0
+"""30 simulated days: far past any investigation, near enough to end a livelock fast."""
 
 
 def derive_seed(seed: int, name: str) -> int:
@@ -39,10 +42,19 @@ class Sim:
         True
     """
 
-    def __init__(self, *, seed: int = 0, start: float = 0.0) -> None:
+    def __init__(self, *, seed: int = 0, start: float = 0.0, horizon: float | None = DEFAULT_HORIZON) -> None:
+        """Args:
+        seed: every random draw and id derives from it.
+        start: the clock's first reading, in simulated seconds.
+        horizon: simulated seconds one ``run()`` may last before unfinished work is
+            an error (:class:`HorizonError`); None for no limit.
+        """
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got seed={seed!r}")
+        if horizon is not None and not horizon > 0:
+            raise ValueError(f"horizon={horizon!r} must be > 0 simulated seconds, or None")
         self.seed = seed
+        self.horizon = horizon
         self._now = float(start)
         self._streams: dict[str, random.Random] = {}
         self._counters: dict[str, int] = {}
@@ -77,9 +89,11 @@ class Sim:
 
         The clock carries on from where the previous call left it. Raises
         :class:`DeadlockError` (naming the runs, their states and what each task
-        awaits) if the work can never finish.
+        awaits) if the work can never finish, :class:`HorizonError` if it is still
+        unfinished when the horizon has passed.
         """
-        loop = VirtualLoop(start=self._now, describe=lambda: _describe_runs(loop))
+        horizon = None if self.horizon is None else self._now + self.horizon
+        loop = VirtualLoop(start=self._now, horizon=horizon, describe=lambda: _describe_runs(loop))
         try:
             return loop.run_until_complete(main)
         finally:
@@ -103,7 +117,7 @@ def _close(loop: VirtualLoop) -> None:
         if tasks:
             loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
         loop.run_until_complete(loop.shutdown_asyncgens())
-    except DeadlockError:
+    except (DeadlockError, HorizonError):
         # A task that swallows its cancellation and waits again cannot be finished;
         # the original error is already on its way to the caller.
         pass
