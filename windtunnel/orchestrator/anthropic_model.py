@@ -11,6 +11,7 @@ from .errors import (
     ModelError,
     ModelOverloaded,
     ModelRateLimited,
+    ModelRequestError,
     ModelResponseError,
     ModelServerError,
     ModelTimeout,
@@ -70,8 +71,13 @@ class AnthropicModel:
         except anthropic.APIError as exc:
             raise self._error(exc) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            # Only raw.parse() raises these, so the raw response is there to describe.
             raise ModelResponseError(
-                f"{self._name}: the response body is not JSON: {exc}", model=self._name
+                f"{self._name}: the response body is not JSON: {exc}",
+                model=self._name,
+                status=raw.status_code,
+                request_id=raw.request_id,
+                retries=raw.retries_taken,
             ) from None
         if not isinstance(message, anthropic.types.Message):
             raise ModelResponseError(
@@ -102,6 +108,10 @@ class AnthropicModel:
             kind = ModelConnectionError
         elif isinstance(exc, anthropic.APIResponseValidationError):
             kind = ModelResponseError
+        elif isinstance(exc, anthropic.RequestTimeoutError):
+            kind = ModelTimeout
+        elif status is not None and 400 <= status < 500:
+            kind = ModelRequestError
         else:
             kind = ModelServerError
         where = f" (HTTP {status})" if status is not None else ""

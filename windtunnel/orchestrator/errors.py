@@ -9,6 +9,7 @@ WindtunnelError                 root: catch this to catch anything windtunnel ra
 │   ├── ModelRateLimited        429: too many requests
 │   ├── ModelOverloaded         529: the API is overloaded
 │   ├── ModelServerError        5xx, or another error status
+│   ├── ModelRequestError       4xx other than 429: the request was refused (bad, unauthorized, not found)
 │   ├── ModelTimeout            the call timed out
 │   ├── ModelConnectionError    the API could not be reached
 │   └── ModelResponseError      the answer could not be read (malformed body, wrong shape)
@@ -18,6 +19,7 @@ WindtunnelError                 root: catch this to catch anything windtunnel ra
 └── SimulationError             the simulation itself went wrong (windtunnel.simulators)
     ├── DeadlockError           nothing ready, no timer pending, work unfinished
     ├── HorizonError            simulated time passed the horizon, work unfinished
+    ├── FakeAPIError            the fake Messages API itself failed (a bug, not a simulated fault)
     └── ScriptError             a scripted model was called more, or less, than scripted
 ```
 
@@ -38,6 +40,7 @@ __all__ = [
     "ModelError",
     "ModelOverloaded",
     "ModelRateLimited",
+    "ModelRequestError",
     "ModelResponseError",
     "ModelServerError",
     "ModelTimeout",
@@ -119,6 +122,10 @@ class ModelOverloaded(ModelError):
 
 class ModelServerError(ModelError):
     """A 5xx response, or another error status."""
+
+
+class ModelRequestError(ModelError):
+    """A 4xx other than 429: the API refused the request (bad request, auth, unknown model)."""
 
 
 class ModelTimeout(ModelError):
