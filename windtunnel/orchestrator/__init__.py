@@ -6,10 +6,11 @@ It imports nothing else of windtunnel and never knows whether it is simulated:
 time comes from the running event loop, randomness and ids from a ``Runtime``.
 """
 
+from .actions import ActionSpec, Impact
 from .agent import DEFAULT_PRICES, LLMAgent, render_context, submit_spec
 from .anthropic_model import AnthropicModel
 from .budget import Budget
-from .context import StepContext
+from .context import StepContext, current_step
 from .engine import RunResult, active_runs, run
 from .errors import (
     AgentError,
@@ -36,6 +37,7 @@ from .events import (
     BudgetExceeded,
     Event,
     EventBase,
+    FaultInjected,
     HandlerFailed,
     ModelCalled,
     PolicyAction,
@@ -83,6 +85,7 @@ __all__ = [
     "DEFAULT_PRICES_AS_OF",
     "EVENT_TYPES",
     "SUBMIT",
+    "ActionSpec",
     "AgentError",
     "AgentNudged",
     "AgentProblem",
@@ -94,8 +97,10 @@ __all__ = [
     "ContentBlock",
     "Event",
     "EventBase",
+    "FaultInjected",
     "Handler",
     "HandlerFailed",
+    "Impact",
     "JsonlSink",
     "LLMAgent",
     "Message",
@@ -158,6 +163,7 @@ __all__ = [
     "block_from_api",
     "block_to_api",
     "call_tool",
+    "current_step",
     "event_adapter",
     "events_frame",
     "load_trace",

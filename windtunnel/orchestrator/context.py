@@ -6,6 +6,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -15,7 +16,7 @@ from .events import EVENT_TYPES
 from .runtime import Runtime
 from .trace import Trace
 
-__all__ = ["StepContext"]
+__all__ = ["StepContext", "current_step"]
 
 T = TypeVar("T")
 
@@ -79,6 +80,18 @@ class _Run:
     def over_cost(self) -> bool:
         limit = self.budget.max_cost
         return limit is not None and self.cost > limit
+
+
+_CURRENT: ContextVar[StepContext | None] = ContextVar("windtunnel_step", default=None)
+
+
+def current_step() -> StepContext | None:
+    """The step being handled in this task, or None outside a run.
+
+    Lets code that a handler calls — a tool, a model, a simulator wrapping them —
+    record events in the right run without being handed the context.
+    """
+    return _CURRENT.get()
 
 
 class StepContext:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .budget import Budget
-from .context import StepContext, _Run
+from .context import _CURRENT, StepContext, _Run
 from .errors import RunError
 from .events import PolicyAction, RunStatus
 from .runtime import Runtime, SystemRuntime
@@ -107,9 +107,11 @@ async def run(
     if state.run_id in active:
         raise RunError(f"run_id={state.run_id!r} is already running on this event loop")
     active[state.run_id] = state
+    token = _CURRENT.set(None)
     try:
         return await _drive(workflow, state)
     finally:
+        _CURRENT.reset(token)
         del active[state.run_id]
         trace.flush()
 
@@ -124,7 +126,7 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
     max_cost = budget.max_cost
     # The two events of every step are appended inline rather than through
     # run.emit: it saves a call per event on the hottest path.
-    append, run_id, now, wall = run.append, run.run_id, loop.time, time.time
+    append, run_id, now, wall, set_step = run.append, run.run_id, loop.time, time.time, _CURRENT.set
     state = wf.initial
     attempt = 1
     feedback: list[str] = []
@@ -157,6 +159,9 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
             )
 
             ctx = StepContext(run, state, spec.allowed, attempt, tuple(feedback))
+            # Stays set through the step's transition, so that what records then
+            # (a simulator observing the trace) still knows the step.
+            set_step(ctx)
             limit = None if spec.timeout is None else loop.time() + spec.timeout
             if deadline is not None and (limit is None or deadline < limit):
                 limit = deadline

@@ -22,6 +22,7 @@ __all__ = [
     "BudgetExceeded",
     "Event",
     "EventBase",
+    "FaultInjected",
     "HandlerFailed",
     "ModelCalled",
     "PolicyAction",
@@ -203,6 +204,16 @@ class AgentNudged(EventBase):
     gave_up: bool = Field(description="True when the agent stopped and raised AgentError.")
 
 
+class FaultInjected(EventBase):
+    """A simulated fault fired; the events after it show how the orchestrator reacted."""
+
+    kind: Literal["fault_injected"] = "fault_injected"
+    fault_id: str = Field(description="The fault's id in its fault plan.")
+    fault_kind: str = Field(description="What kind of fault it is, e.g. 'timeout', 'silent_failure'.")
+    target: str = Field(description="What it hit, e.g. 'tool:threat_intel', 'tier:small', 'humans', 'run'.")
+    detail: str = Field(description="What exactly it did.")
+
+
 Event = Annotated[
     RunStarted
     | StateEntered
@@ -215,7 +226,8 @@ Event = Annotated[
     | ToolCalled
     | ToolRejected
     | ToolTimedOut
-    | AgentNudged,
+    | AgentNudged
+    | FaultInjected,
     Field(discriminator="kind"),
 ]
 """Any trace event, discriminated on ``kind``."""
@@ -235,6 +247,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         ToolRejected,
         ToolTimedOut,
         AgentNudged,
+        FaultInjected,
     )
 }
 """Event class by ``kind``."""

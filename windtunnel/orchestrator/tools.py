@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ValidationError
 
+from .actions import ActionSpec
 from .context import StepContext
 from .errors import Problem, WorkflowError
 from .events import ToolRejection, ToolStatus
@@ -106,6 +107,8 @@ class Tool:
     """Seconds one attempt may take; None for no limit."""
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    action: ActionSpec | None = None
+    """For a write tool: the resource, precheck, verifier and compensation of its change."""
 
     @property
     def spec(self) -> ToolSpec:
@@ -120,7 +123,8 @@ class ToolRegistry:
 
     Raises:
         WorkflowError: for duplicate names, names the API would refuse, the reserved
-            name ``submit``, or bad timeouts and retry settings — all at once.
+            name ``submit``, a write tool without an action spec (so without a
+            verifier), or bad timeouts and retry settings — all at once.
     """
 
     def __init__(self, tools: Iterable[Tool] = ()) -> None:
@@ -180,6 +184,14 @@ def _check_tool(tool: Tool, seen: Mapping[str, Tool]) -> list[Problem]:
         problems.append(
             Problem(
                 message=f"tool {tool.name!r}: retry.attempts={tool.retry.attempts} must be >= 1", states=where
+            )
+        )
+    if tool.kind == "write" and tool.action is None:
+        problems.append(
+            Problem(
+                message=f"write tool {tool.name!r} declares no action (resource, precheck, verify): "
+                "an unverified write cannot be trusted",
+                states=where,
             )
         )
     if tool.breaker.failures < 1:
