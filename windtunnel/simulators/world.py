@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 __all__ = [
     "ActionRef",
@@ -116,6 +116,10 @@ class World(_Model):
         >>> world.change("blocklist", "203.0.113.9", True, at=30.0)
         >>> world.has("blocklist", "203.0.113.9"), world.had("blocklist", "203.0.113.9", at=10.0)
         (True, False)
+        >>> world.make_stale(0, until=60.0)
+        1
+        >>> [world.observe("blocklist", "203.0.113.9", now=t) for t in (45.0, 61.0)]
+        [False, True]
     """
 
     hosts: dict[str, Host] = Field(default_factory=dict)
@@ -128,10 +132,33 @@ class World(_Model):
     disabled: set[str] = Field(default_factory=set, description="Accounts the identity provider disabled.")
     tickets: list[Ticket] = Field(default_factory=list)
     changes: list[Change] = Field(default_factory=list, description="Every change, in order.")
+    # Index in `changes` -> simulated time until which readers still see the state
+    # from before that change (a stale-read fault).
+    _stale: dict[int, float] = PrivateAttr(default_factory=dict)
 
     def has(self, name: StateSet, key: str) -> bool:
-        """Whether ``key`` is in the set ``name`` now."""
+        """Whether ``key`` is in the set ``name`` now: the truth, as evaluators see it."""
         return key in self._set(name)
+
+    def observe(self, name: StateSet, key: str, *, now: float) -> bool:
+        """Whether ``key`` is in the set ``name`` as a reader sees it at ``now``: the
+        truth, unless the last change to it is still stale (then, the state before)."""
+        present = key in self._set(name)
+        if self._stale:
+            for index in range(len(self.changes) - 1, -1, -1):
+                change = self.changes[index]
+                if change.set == name and change.key == key:
+                    if now < self._stale.get(index, -1.0):
+                        return not present  # changes are only recorded when they toggle
+                    break
+        return present
+
+    def make_stale(self, since: int, *, until: float) -> int:
+        """Make the changes from index ``since`` on invisible to readers until ``until``;
+        returns how many changes that covers."""
+        for index in range(since, len(self.changes)):
+            self._stale[index] = until
+        return len(self.changes) - since
 
     def had(self, name: StateSet, key: str, *, at: float) -> bool:
         """Whether ``key`` was in the set ``name`` at simulated time ``at``."""
