@@ -58,9 +58,22 @@ class Trace:
     def __init__(self, *sinks: TraceSink) -> None:
         self._records: list[Record] = []
         self._events: list[Event] = []
-        self._sinks = sinks
+        self._sinks: tuple[TraceSink, ...] = ()
+        self.append = self._records.append
+        for sink in sinks:
+            self.attach(sink)
+
+    def attach(self, sink: TraceSink) -> None:
+        """Send every event recorded from now on to ``sink`` as well (for a run, attach
+        before it starts: a run looks up how to record once)."""
+        self._sinks = (*self._sinks, sink)
+        self.append = self._append_and_send
+
+    def detach(self, sink: TraceSink) -> None:
+        """Stop sending events to ``sink`` (it is not closed)."""
+        self._sinks = tuple(s for s in self._sinks if s is not sink)
         # Without sinks, recording is a bare list append.
-        self.append = self._records.append if not sinks else self._append_and_send
+        self.append = self._append_and_send if self._sinks else self._records.append
 
     @classmethod
     def from_events(cls, events: Iterable[EventBase]) -> Trace:

@@ -1,0 +1,336 @@
+"""`FaultInjector`: applies a fault plan to one simulation's tools, models and humans.
+
+It wraps them so that the orchestrator never knows, and records every fault that
+fires as a ``fault_injected`` event with the fault's id (in the step it fired in),
+so that an outcome can always be tied to the faults behind it. As a trace sink it
+also sees the run's events: for ``after`` triggers, and to stop a run dead at a
+planned crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from windtunnel.orchestrator import (
+    EventBase,
+    Model,
+    ModelRequest,
+    ModelResponse,
+    SimulationError,
+    Tool,
+    ToolRegistry,
+    ToolUseBlock,
+    current_step,
+)
+
+from .faults import API_KINDS, MODEL_KINDS, WRITE_KINDS, Fault, FaultPlan
+from .world import World
+
+__all__ = ["HALLUCINATED_TOOLS", "FaultInjector", "SimulatedCrash"]
+
+HALLUCINATED_TOOLS = ("nmap_scan", "virustotal_lookup", "splunk_query", "crowdstrike_contain")
+"""Names a hallucinating model reaches for: plausible, and not in any registry."""
+
+
+class SimulatedCrash(SimulationError):
+    """The run was stopped dead by a ``crash`` fault, as a killed process would be."""
+
+
+class _Reviewer(Protocol):
+    async def review(self, *, proposal: str, truth: Any) -> Any: ...
+
+
+class FaultInjector:
+    """Applies a :class:`FaultPlan` to one simulation's tools, models and humans.
+
+    Args:
+        plan: the faults.
+        rng: the simulation's named streams (``sim.rng``); fault ``f`` draws from
+            ``faults/<f.id>``, so faults never shift each other's draws.
+    """
+
+    def __init__(self, plan: FaultPlan, *, rng: Callable[[str], random.Random]) -> None:
+        self.plan = plan
+        self._rng = rng
+        self._opportunities: dict[str, int] = {}
+        self._fired: dict[str, int] = {}
+        self._seen: set[str] = set()
+        self._transitions: dict[str, int] = {}
+        self.log: list[tuple[str, str, str]] = []
+        """(fault id, kind, detail) of every fault that fired, in order."""
+
+    # -- deciding ---------------------------------------------------------------------
+
+    def _fires(self, fault: Fault) -> bool:
+        """Count one opportunity for ``fault``; True when its trigger fires on it."""
+        count = self._opportunities[fault.id] = self._opportunities.get(fault.id, 0) + 1
+        trigger = fault.trigger
+        if trigger.times is not None and self._fired.get(fault.id, 0) >= trigger.times:
+            return False
+        if trigger.nth is not None and count != trigger.nth:
+            return False
+        if trigger.window is not None:
+            now = asyncio.get_running_loop().time()
+            if not trigger.window[0] <= now < trigger.window[1]:
+                return False
+        if trigger.after is not None and trigger.after not in self._seen:
+            return False
+        if (
+            trigger.probability is not None
+            and self._rng(f"faults/{fault.id}").random() >= trigger.probability
+        ):
+            return False
+        self._fired[fault.id] = self._fired.get(fault.id, 0) + 1
+        return True
+
+    def _record(self, fault: Fault, detail: str) -> None:
+        self.log.append((fault.id, fault.kind, detail))
+        ctx = current_step()
+        if ctx is not None:
+            ctx.emit(
+                "fault_injected", fault_id=fault.id, fault_kind=fault.kind, target=fault.target, detail=detail
+            )
+
+    # -- tools ------------------------------------------------------------------------
+
+    def tools(self, registry: ToolRegistry, *, world: World | None = None) -> ToolRegistry:
+        """A copy of ``registry`` whose targeted tools misbehave as planned.
+
+        Raises:
+            SimulationError: for a fault aimed at a tool the registry lacks, or a
+                write-only fault aimed at a read tool, or a stale read without ``world``.
+        """
+        names = set(registry.names)
+        for fault in self.plan.faults:
+            prefix, _, name = fault.target.partition(":")
+            if prefix != "tool":
+                continue
+            tool = registry.get(name)
+            if tool is None:
+                raise SimulationError(
+                    f"fault {fault.id!r}: no tool {name!r} to target; tools: {sorted(names)}"
+                )
+            if fault.kind in WRITE_KINDS and tool.kind != "write":
+                raise SimulationError(
+                    f"fault {fault.id!r}: kind={fault.kind!r} needs a write tool, not {name!r}"
+                )
+            if fault.kind == "stale_read" and world is None:
+                raise SimulationError(
+                    f"fault {fault.id!r}: a stale read needs the world (tools(..., world=...))"
+                )
+        return ToolRegistry(self._wrap_tool(tool, world) for tool in registry)
+
+    def _wrap_tool(self, tool: Tool, world: World | None) -> Tool:
+        faults = self.plan.targeting(f"tool:{tool.name}")
+        if not faults:
+            return tool
+        inner = tool.fn
+        action = tool.action
+
+        async def call(args: Any) -> Any:
+            for fault in faults:
+                if not self._fires(fault):
+                    continue
+                kind = fault.kind
+                if kind == "timeout":
+                    self._record(fault, f"{tool.name} hangs")
+                    await asyncio.Event().wait()
+                elif kind == "latency_spike":
+                    self._record(fault, f"{tool.name} {fault.seconds:g}s slower")
+                    await asyncio.sleep(fault.seconds or 0.0)
+                elif kind == "error":
+                    self._record(fault, f"{tool.name} raises: {fault.message}")
+                    raise ConnectionError(fault.message)
+                elif kind == "empty_result":
+                    self._record(fault, f"{tool.name} answers empty")
+                    return _empty(await inner(args))
+                elif kind == "partial_result":
+                    self._record(fault, f"{tool.name} answers {fault.fraction:.0%} of its result")
+                    return _partial(await inner(args), fault.fraction)
+                elif kind == "silent_failure":
+                    self._record(fault, f"{tool.name} acknowledged, not applied")
+                    return {"status": "ok"}
+                elif kind == "stale_read" and world is not None:
+                    since = len(world.changes)
+                    result = await inner(args)
+                    until = asyncio.get_running_loop().time() + (fault.seconds or 0.0)
+                    count = world.make_stale(since, until=until)
+                    self._record(
+                        fault, f"{count} change(s) by {tool.name} unseen by readers until t={until:g}s"
+                    )
+                    return result
+                elif kind == "conflicting_actor" and action is not None and action.compensate is not None:
+                    result = await inner(args)
+                    undo = action.compensate
+                    delay = fault.seconds or 0.0
+                    self._record(
+                        fault,
+                        f"another actor does {action.opposite or 'the opposite'} on {action.resource(args)} "
+                        f"{delay:g}s after {tool.name}",
+                    )
+                    if delay:
+                        _later(delay, undo, args)
+                    else:
+                        await undo(args)
+                    return result
+            return await inner(args)
+
+        return dataclasses.replace(tool, fn=call)
+
+    # -- models -----------------------------------------------------------------------
+
+    def model(self, model: Model, *, tier: str) -> Model:
+        """``model`` with the plan's hallucination and malformed-argument faults for ``tier``."""
+        faults = self.plan.targeting(f"tier:{tier}", MODEL_KINDS)
+        return model if not faults else _FaultyModel(model, faults, self)
+
+    def api_plan(self, tier: str) -> Callable[[int, Any], str | None]:
+        """The fake Messages API's per-attempt plan for ``tier``'s rate-limit and overload faults."""
+        faults = self.plan.targeting(f"tier:{tier}", API_KINDS)
+
+        def decide(number: int, request: Any) -> str | None:
+            for fault in faults:
+                if self._fires(fault):
+                    self._record(fault, f"HTTP attempt {number} answered {fault.kind}")
+                    return fault.kind
+            return None
+
+        return decide
+
+    def api_tiers(self) -> set[str]:
+        """Tiers whose faults need the fake Messages API (rate limits, overload)."""
+        return {f.target.partition(":")[2] for f in self.plan.faults if f.kind in API_KINDS}
+
+    # -- humans -----------------------------------------------------------------------
+
+    def human(self, human: _Reviewer) -> _Reviewer:
+        """``human`` with the plan's slow, absent and wrong faults."""
+        faults = self.plan.targeting("humans")
+        return human if not faults else _FaultyHuman(human, faults, self)
+
+    # -- the run ----------------------------------------------------------------------
+
+    @property
+    def observes(self) -> bool:
+        """Whether the injector must see the trace (as a sink): for crashes and ``after`` triggers."""
+        return any(f.kind == "crash" or f.trigger.after is not None for f in self.plan.faults)
+
+    def write(self, event: EventBase) -> None:
+        """Trace sink: note the event's kind; stop the run dead at a planned crash."""
+        kind = event.kind  # type: ignore[attr-defined]
+        self._seen.add(kind)
+        if kind != "transition":
+            return
+        count = self._transitions[event.run_id] = self._transitions.get(event.run_id, 0) + 1
+        for fault in self.plan.targeting("run", frozenset({"crash"})):
+            if fault.at_transition == count and self._fires(fault):
+                self._record(fault, f"run {event.run_id} killed at transition {count}")
+                raise SimulatedCrash(
+                    f"run {event.run_id!r} crashed at transition {count} (fault {fault.id!r})"
+                )
+
+    def flush(self) -> None:
+        """Nothing buffered."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class _FaultyModel:
+    """A model whose tool calls are sometimes hallucinated or mangled."""
+
+    def __init__(self, inner: Model, faults: Sequence[Fault], injector: FaultInjector) -> None:
+        self._inner = inner
+        self._faults = faults
+        self._injector = injector
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    async def create(self, request: ModelRequest) -> ModelResponse:
+        response = await self._inner.create(request)
+        content = list(response.content)
+        uses = [i for i, block in enumerate(content) if isinstance(block, ToolUseBlock)]
+        if not uses:
+            return response
+        index = uses[0]
+        use = content[index]
+        assert isinstance(use, ToolUseBlock)
+        for fault in self._faults:
+            if not self._injector._fires(fault):
+                continue
+            if fault.kind == "hallucinated_tool_call":
+                name = HALLUCINATED_TOOLS[self._injector._rng(f"faults/{fault.id}/name").randrange(4)]
+                self._injector._record(fault, f"call of {use.name!r} replaced by a call of {name!r}")
+                use = dataclasses.replace(use, name=name)
+            else:
+                self._injector._record(fault, f"arguments of {use.name!r} mangled")
+                use = dataclasses.replace(use, input=_mangle(use.input))
+        content[index] = use
+        return dataclasses.replace(response, content=tuple(content))
+
+
+class _FaultyHuman:
+    """A human who is sometimes slow, absent or wrong."""
+
+    def __init__(self, inner: _Reviewer, faults: Sequence[Fault], injector: FaultInjector) -> None:
+        self._inner = inner
+        self._faults = faults
+        self._injector = injector
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def review(self, *, proposal: str, truth: Any) -> Any:
+        wrong = False
+        for fault in self._faults:
+            if not self._injector._fires(fault):
+                continue
+            if fault.kind == "human_absent":
+                self._injector._record(fault, "the approver never answers")
+                await asyncio.Event().wait()
+            elif fault.kind == "human_slow":
+                self._injector._record(fault, f"the approver answers {fault.seconds:g}s late")
+                await asyncio.sleep(fault.seconds or 0.0)
+            else:
+                self._injector._record(fault, "the approver decides the opposite")
+                wrong = True
+        decision = await self._inner.review(proposal=proposal, truth=truth)
+        if wrong:
+            flipped = "reject" if decision.decision == "approve" else "approve"
+            verdict = "benign" if decision.verdict == "malicious" else "malicious"
+            decision = dataclasses.replace(
+                decision, decision=flipped, verdict=verdict, correct=not decision.correct
+            )
+        return decision
+
+
+def _later(delay: float, undo: Callable[[Any], Any], args: Any) -> None:
+    """Run ``undo(args)`` ``delay`` simulated seconds from now, as another actor would."""
+    asyncio.get_running_loop().call_later(delay, lambda: asyncio.ensure_future(undo(args)))
+
+
+def _empty(result: Any) -> Any:
+    if isinstance(result, list):
+        return []
+    if isinstance(result, Mapping):
+        return {}
+    return ""
+
+
+def _partial(result: Any, fraction: float) -> Any:
+    if isinstance(result, list):
+        return {"partial": True, "result": result[: int(len(result) * fraction)]}
+    return {"partial": True, "result": result}
+
+
+def _mangle(arguments: Any) -> Any:
+    # Drop every argument the model meant to send and put in one nobody asked for.
+    if isinstance(arguments, Mapping) and arguments:
+        return {"unexpected": next(iter(arguments.values()))}
+    return {"unexpected": True}
