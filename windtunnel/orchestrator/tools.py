@@ -5,7 +5,9 @@ state, and its arguments must validate against the tool's input model — and a
 refused call becomes a ``tool_rejected`` event and an error result that names the
 available tools or the validation errors. A call that runs does so under the
 tool's timeout (in simulated time under a Sim), with retries, exponential back-off
-and jitter drawn from the run's random stream, behind a per-run circuit breaker;
+and jitter drawn from the run's random stream, behind a per-run circuit breaker
+(a ``LookupError`` or ``ValueError`` is the source's answer, not its failure: it is
+neither retried nor counted);
 when the source stays down, the model gets an explicit "source unavailable" result,
 never an exception.
 """
@@ -13,6 +15,7 @@ never an exception.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -113,9 +116,13 @@ class Tool:
     @property
     def spec(self) -> ToolSpec:
         """The tool as the model sees it."""
-        return ToolSpec(
-            name=self.name, description=self.description, input_schema=self.input_model.model_json_schema()
-        )
+        return ToolSpec(name=self.name, description=self.description, input_schema=_schema(self.input_model))
+
+
+@functools.cache
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    # Building a JSON schema takes ~0.2 ms; a simulation builds registries per run.
+    return model.model_json_schema()
 
 
 class ToolRegistry:
@@ -282,6 +289,10 @@ async def _attempts(
         except TimeoutError:
             status, problem = "timeout", f"timed out after {tool.timeout:g}s"
             ctx.emit("tool_timeout", tool=tool.name, call_id=use.id, attempt=attempt, timeout=tool.timeout)
+        except (LookupError, ValueError) as exc:
+            # The source answered: what was asked for does not exist or cannot be. Asking
+            # again cannot help, and the source is not failing.
+            return "error", f"{type(exc).__name__}: {exc}", attempt
         except Exception as exc:
             status, problem = "error", f"{type(exc).__name__}: {exc}"
         else:

@@ -11,6 +11,7 @@ from typing import Any as _Any
 from .loop import DeadlockError, HorizonError, VirtualLoop
 from .scripted import ScriptedModel, ScriptError, ScriptStep, respond, submit, tool_call
 from .sim import DEFAULT_HORIZON, Sim, derive_seed
+from .soc_tools import DEFAULT_LATENCY, READ_TOOLS, SIEM_LIMIT, WRITE_TOOLS, Latency, soc_tools
 
 if _TYPE_CHECKING:
     from .fake_api import (
@@ -52,7 +53,11 @@ __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_BASE_URL",
     "DEFAULT_HORIZON",
+    "DEFAULT_LATENCY",
     "FAULT_KINDS",
+    "READ_TOOLS",
+    "SIEM_LIMIT",
+    "WRITE_TOOLS",
     "Attempt",
     "AttemptPlan",
     "DeadlockError",
@@ -61,6 +66,7 @@ __all__ = [
     "Fault",
     "FaultKind",
     "HorizonError",
+    "Latency",
     "ScriptError",
     "ScriptStep",
     "ScriptedModel",
@@ -68,6 +74,7 @@ __all__ = [
     "VirtualLoop",
     "derive_seed",
     "respond",
+    "soc_tools",
     "submit",
     "tool_call",
 ]
