@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from windtunnel.orchestrator import LLMAgent, Trace, run
 from windtunnel.reports import summarize_trace
-from windtunnel.simulators import FakeMessagesAPI, Fault, ScriptedModel, Sim, respond, submit, tool_call
+from windtunnel.simulators import FakeMessagesAPI, HttpFault, ScriptedModel, Sim, respond, submit, tool_call
 
 from .agent_kit import Sources, agent_workflow
 
@@ -29,7 +29,7 @@ def test_agent_through_the_sdk_with_a_429_and_an_unknown_tool() -> None:
         name="claude-haiku-4-5",
     )
     api = FakeMessagesAPI(script)
-    api.fail_next(Fault(kind="rate_limit", retry_after=3))
+    api.fail_next(HttpFault(kind="rate_limit", retry_after=3))
     sim = Sim(seed=4)
     trace = Trace()
     with script:

@@ -32,7 +32,7 @@ from windtunnel.orchestrator.model import (
     Usage,
 )
 from windtunnel.simulators import Sim
-from windtunnel.simulators.fake_api import Attempt, FakeAPIError, FakeMessagesAPI, Fault, FaultKind
+from windtunnel.simulators.fake_api import Attempt, FakeAPIError, FakeMessagesAPI, HttpFault, HttpFaultKind
 
 NAME = "claude-haiku-4-5"
 CANARY = "sk-ant-CANARY-5d1e0c7b93a24f6e"
@@ -109,7 +109,7 @@ def test_the_sdk_goes_through_respx_and_the_answer_comes_back_whole() -> None:
 
 def test_a_429_with_retry_after_is_retried_after_exactly_that_long() -> None:
     api = FakeMessagesAPI(Canned())
-    api.fail_next(Fault(kind="rate_limit", retry_after=3))
+    api.fail_next(HttpFault(kind="rate_limit", retry_after=3))
     sim = Sim(seed=0, start=100.0)
 
     response = sim.run(api.model(NAME, rng=sim.rng("fake_api/jitter")).create(REQUEST))
@@ -138,7 +138,7 @@ def test_a_429_with_retry_after_is_retried_after_exactly_that_long() -> None:
     ],
 )
 def test_a_fault_past_max_retries_raises_the_matching_model_error(
-    kind: FaultKind,
+    kind: HttpFaultKind,
     error: type[ModelError],
     attempts: int,
     status: int | None,
@@ -186,7 +186,7 @@ def test_timeouts_take_the_clients_own_timeout_in_simulated_time() -> None:
 
 def jittered_timings(seed: int) -> list[float]:
     api = FakeMessagesAPI(Canned())
-    api.fail_next(*[Fault(kind="server_error")] * 4)
+    api.fail_next(*[HttpFault(kind="server_error")] * 4)
     sim = Sim(seed=seed)
     sim.run(api.model(NAME, rng=sim.rng("fake_api/jitter"), max_retries=4).create(REQUEST))
     return [attempt.at for attempt in api.attempts]
@@ -267,12 +267,12 @@ def test_models_are_chosen_by_name_and_an_unknown_name_gets_the_apis_404() -> No
 def test_the_plan_decides_each_attempt_that_no_queued_fault_claims() -> None:
     asked: list[tuple[int, str]] = []
 
-    def plan(number: int, request: httpx2.Request) -> FaultKind | None:
+    def plan(number: int, request: httpx2.Request) -> HttpFaultKind | None:
         asked.append((number, request.headers["x-stainless-retry-count"]))
         return "overloaded" if number == 2 else None
 
     api = FakeMessagesAPI(Canned(), plan=plan)
-    api.fail_next(Fault(kind="rate_limit", retry_after=1.5))
+    api.fail_next(HttpFault(kind="rate_limit", retry_after=1.5))
     sim = Sim(seed=0)
 
     response = sim.run(api.model(NAME, rng=sim.rng("fake_api/jitter")).create(REQUEST))
@@ -336,10 +336,10 @@ def test_routes_added_with_httpx_exceptions_work_and_unrouted_requests_fail_loud
     ("build", "message"),
     [
         (lambda: FakeMessagesAPI(Canned()).fail_next("nope"), "rate_limit, overloaded, server_error"),  # type: ignore[arg-type]
-        (lambda: Fault(kind="timeout"), "expected one of rate_limit"),  # type: ignore[arg-type]
-        (lambda: Fault(kind="read_timeout", retry_after=1), "retry_after applies to"),
-        (lambda: Fault(kind="rate_limit", retry_after=-1), "retry_after=-1"),
-        (lambda: Fault(kind="overloaded", retry_after=float("inf")), "retry_after=inf"),
+        (lambda: HttpFault(kind="timeout"), "expected one of rate_limit"),  # type: ignore[arg-type]
+        (lambda: HttpFault(kind="read_timeout", retry_after=1), "retry_after applies to"),
+        (lambda: HttpFault(kind="rate_limit", retry_after=-1), "retry_after=-1"),
+        (lambda: HttpFault(kind="overloaded", retry_after=float("inf")), "retry_after=inf"),
         (lambda: FakeMessagesAPI({}), "empty mapping"),
     ],
 )

@@ -39,20 +39,20 @@ from windtunnel.orchestrator.model import Model, request_from_api, response_to_a
 __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_BASE_URL",
-    "FAULT_KINDS",
+    "HTTP_FAULT_KINDS",
     "Attempt",
     "AttemptPlan",
     "FakeAPIError",
     "FakeMessagesAPI",
-    "Fault",
-    "FaultKind",
+    "HttpFault",
+    "HttpFaultKind",
 ]
 
-FaultKind: TypeAlias = Literal[
+HttpFaultKind: TypeAlias = Literal[
     "rate_limit", "overloaded", "server_error", "connect_timeout", "read_timeout", "malformed_json"
 ]
-FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
-_STATUS: dict[FaultKind, tuple[int, str]] = {
+HTTP_FAULT_KINDS: tuple[HttpFaultKind, ...] = get_args(HttpFaultKind)
+_STATUS: dict[HttpFaultKind, tuple[int, str]] = {
     "rate_limit": (429, "rate_limit_error"),
     "overloaded": (529, "overloaded_error"),
     "server_error": (500, "api_error"),
@@ -65,17 +65,19 @@ DEFAULT_API_KEY = "sk-ant-fake-windtunnel"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Fault:
-    """One failed HTTP attempt: ``Fault(kind="rate_limit", retry_after=3)``."""
+class HttpFault:
+    """One failed HTTP attempt: ``HttpFault(kind="rate_limit", retry_after=3)``."""
 
-    kind: FaultKind
+    kind: HttpFaultKind
     retry_after: float | None = None
     """Seconds sent in ``retry-after`` with a 429, 529 or 500; None sends none, so the SDK backs off
     with jitter (drawn from the client's ``rng``)."""
 
     def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind={self.kind!r}; expected one of {', '.join(FAULT_KINDS)}")
+        if self.kind not in HTTP_FAULT_KINDS:
+            raise ValueError(
+                f"unknown fault kind={self.kind!r}; expected one of {', '.join(HTTP_FAULT_KINDS)}"
+            )
         if self.retry_after is None:
             return
         if self.kind not in _STATUS:
@@ -84,7 +86,7 @@ class Fault:
             raise ValueError(f"retry_after must be finite seconds >= 0, got retry_after={self.retry_after!r}")
 
 
-AttemptPlan: TypeAlias = Callable[[int, httpx2.Request], Fault | FaultKind | None]
+AttemptPlan: TypeAlias = Callable[[int, httpx2.Request], HttpFault | HttpFaultKind | None]
 """Decides per attempt, given its 1-based number and request, whether to fail it (see ``plan=``)."""
 
 
@@ -100,7 +102,7 @@ class Attempt:
     """The body's ``model`` field, when the body could be read."""
     retry_count: int | None
     """The SDK's ``x-stainless-retry-count``: 0 for a first try, 1 for the first retry, ..."""
-    fault: FaultKind | None
+    fault: HttpFaultKind | None
     status: int | None
     """HTTP status answered; None when no response came (a timeout or a failure of the fake)."""
     request_id: str | None
@@ -127,7 +129,7 @@ class FakeMessagesAPI:
         ...         return ModelResponse(model=self.name, content=hi, stop_reason="end_turn", usage=usage)
         >>> sim = Sim(seed=1)
         >>> api = FakeMessagesAPI(Hello())
-        >>> api.fail_next(Fault(kind="rate_limit", retry_after=3))
+        >>> api.fail_next(HttpFault(kind="rate_limit", retry_after=3))
         >>> model = api.model("claude-haiku-4-5", rng=sim.rng("fake_api/jitter"))
         >>> response = sim.run(model.create(ModelRequest(system="", messages=())))
         >>> response.retries, response.request_id, sim.now
@@ -152,7 +154,7 @@ class FakeMessagesAPI:
         self._models = models
         self._plan = plan
         self.base_url = base_url.rstrip("/")
-        self._queue: deque[Fault] = deque()
+        self._queue: deque[HttpFault] = deque()
         self._attempts: list[Attempt] = []
         self._count = 0
         self._errors: list[Exception] = []
@@ -184,7 +186,7 @@ class FakeMessagesAPI:
                 f"the fake Messages API failed {count} time(s); the first: {type(first).__name__}: {first}"
             ) from first
 
-    def fail_next(self, *faults: Fault | FaultKind) -> None:
+    def fail_next(self, *faults: HttpFault | HttpFaultKind) -> None:
         """Fail the next attempts, one fault per attempt, before serving normally again."""
         self._queue.extend(_as_fault(fault) for fault in faults)
 
@@ -261,7 +263,7 @@ class FakeMessagesAPI:
         request_id = f"req_fake_{number:06d}"
         at = asyncio.get_running_loop().time()
         model_name: str | None = None
-        fault: Fault | None = None
+        fault: HttpFault | None = None
         status: int | None = None
         try:
             body = json.loads(request.content)
@@ -286,13 +288,13 @@ class FakeMessagesAPI:
                 )
             )
 
-    def _planned(self, number: int, request: httpx2.Request) -> Fault | None:
+    def _planned(self, number: int, request: httpx2.Request) -> HttpFault | None:
         if self._plan is None:
             return None
         decided = self._plan(number, request)
         return None if decided is None else _as_fault(decided)
 
-    async def _fault(self, fault: Fault, request: httpx2.Request, request_id: str) -> httpx.Response:
+    async def _fault(self, fault: HttpFault, request: httpx2.Request, request_id: str) -> httpx.Response:
         if fault.kind in _STATUS:
             status, error_type = _STATUS[fault.kind]
             headers = {} if fault.retry_after is None else {"retry-after": _seconds(fault.retry_after)}
@@ -370,8 +372,8 @@ class _SimAsyncAnthropic(anthropic.AsyncAnthropic):
         return max(sleep_seconds * (1 - 0.25 * self._jitter.random()), 0.0)
 
 
-def _as_fault(fault: Fault | FaultKind) -> Fault:
-    return fault if isinstance(fault, Fault) else Fault(kind=fault)
+def _as_fault(fault: HttpFault | HttpFaultKind) -> HttpFault:
+    return fault if isinstance(fault, HttpFault) else HttpFault(kind=fault)
 
 
 def _error(

@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import random
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from windtunnel.orchestrator import (
     EventBase,
@@ -28,20 +28,14 @@ from windtunnel.orchestrator import (
 )
 
 from .faults import API_KINDS, MODEL_KINDS, WRITE_KINDS, Fault, FaultPlan
+from .tiers import HALLUCINATED_TOOLS
 from .world import World
 
-__all__ = ["HALLUCINATED_TOOLS", "FaultInjector", "SimulatedCrash"]
-
-HALLUCINATED_TOOLS = ("nmap_scan", "virustotal_lookup", "splunk_query", "crowdstrike_contain")
-"""Names a hallucinating model reaches for: plausible, and not in any registry."""
+__all__ = ["FaultInjector", "SimulatedCrash"]
 
 
 class SimulatedCrash(SimulationError):
     """The run was stopped dead by a ``crash`` fault, as a killed process would be."""
-
-
-class _Reviewer(Protocol):
-    async def review(self, *, proposal: str, truth: Any) -> Any: ...
 
 
 class FaultInjector:
@@ -188,15 +182,18 @@ class FaultInjector:
         faults = self.plan.targeting(f"tier:{tier}", MODEL_KINDS)
         return model if not faults else _FaultyModel(model, faults, self)
 
-    def api_plan(self, tier: str) -> Callable[[int, Any], str | None]:
+    def api_plan(self, tier: str) -> Callable[[int, Any], Any]:
         """The fake Messages API's per-attempt plan for ``tier``'s rate-limit and overload faults."""
         faults = self.plan.targeting(f"tier:{tier}", API_KINDS)
 
-        def decide(number: int, request: Any) -> str | None:
+        def decide(number: int, request: Any) -> Any:
+            from .fake_api import HttpFault  # loads the SDK: only for plans that need it
+
             for fault in faults:
                 if self._fires(fault):
                     self._record(fault, f"HTTP attempt {number} answered {fault.kind}")
-                    return fault.kind
+                    kind = "rate_limit" if fault.kind == "rate_limit" else "overloaded"
+                    return HttpFault(kind=kind, retry_after=fault.retry_after)
             return None
 
         return decide
@@ -207,7 +204,7 @@ class FaultInjector:
 
     # -- humans -----------------------------------------------------------------------
 
-    def human(self, human: _Reviewer) -> _Reviewer:
+    def human(self, human: Any) -> Any:
         """``human`` with the plan's slow, absent and wrong faults."""
         faults = self.plan.targeting("humans")
         return human if not faults else _FaultyHuman(human, faults, self)
@@ -265,7 +262,8 @@ class _FaultyModel:
             if not self._injector._fires(fault):
                 continue
             if fault.kind == "hallucinated_tool_call":
-                name = HALLUCINATED_TOOLS[self._injector._rng(f"faults/{fault.id}/name").randrange(4)]
+                draw = self._injector._rng(f"faults/{fault.id}/name")
+                name = HALLUCINATED_TOOLS[draw.randrange(len(HALLUCINATED_TOOLS))]
                 self._injector._record(fault, f"call of {use.name!r} replaced by a call of {name!r}")
                 use = dataclasses.replace(use, name=name)
             else:
@@ -278,7 +276,7 @@ class _FaultyModel:
 class _FaultyHuman:
     """A human who is sometimes slow, absent or wrong."""
 
-    def __init__(self, inner: _Reviewer, faults: Sequence[Fault], injector: FaultInjector) -> None:
+    def __init__(self, inner: Any, faults: Sequence[Fault], injector: FaultInjector) -> None:
         self._inner = inner
         self._faults = faults
         self._injector = injector
