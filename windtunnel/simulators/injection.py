@@ -192,8 +192,9 @@ class FaultInjector:
             for fault in faults:
                 if self._fires(fault):
                     self._record(fault, f"HTTP attempt {number} answered {fault.kind}")
-                    kind = "rate_limit" if fault.kind == "rate_limit" else "overloaded"
-                    return HttpFault(kind=kind, retry_after=fault.retry_after)
+                    if fault.kind == "rate_limit":
+                        return HttpFault(kind="rate_limit", retry_after=fault.retry_after)
+                    return HttpFault(kind="overloaded")
             return None
 
         return decide
