@@ -44,6 +44,27 @@ def _describe(event: Event) -> str | None:
             return f"{at}FAILED {event.error}: {event.message}; {_action(event.action, event.route_to)}"
         case "budget_exceeded":
             return f"{at}BUDGET {event.budget} exceeded: used {event.used:g} of {event.limit:g}"
+        case "model_called":
+            tier = "" if event.tier is None else f" ({event.tier})"
+            if event.error is not None:
+                return f"{at}model {event.model}{tier} FAILED: {event.error}"
+            retries = f", {event.retries} retries" if event.retries else ""
+            return (
+                f"{at}model {event.model}{tier}: {event.input_tokens}+{event.output_tokens} tokens, "
+                f"${event.cost:.4f}, {event.latency:.1f}s{retries}"
+            )
+        case "tool_called":
+            attempts = f"{event.attempts} attempt{'s' if event.attempts != 1 else ''}"
+            return f"{at}tool {event.tool} {event.status} ({attempts}, {event.duration:.1f}s)"
+        case "tool_rejected":
+            return f"{at}REJECTED tool {event.tool!r} ({event.reason}): {event.detail}"
+        case "tool_timeout":
+            return f"{at}TIMEOUT tool {event.tool} attempt {event.attempt} after {event.timeout:g}s"
+        case "agent_nudged":
+            what = "GAVE UP" if event.gave_up else "NUDGED"
+            return f"{at}{what} ({event.problem}): {event.detail}"
+        case "fault_injected":
+            return f"{at}FAULT {event.fault_id} ({event.fault_kind} on {event.target}): {event.detail}"
         case "run_finished":
             reason = "" if event.reason is None else f" ({event.reason})"
             return (

@@ -20,7 +20,7 @@ and each :class:`Fault` in it names what it hits (``tool:<name>``, ``tier:<name>
 | rate_limit, overloaded   | tier            | the Messages API answers 429 / 529 (fake API needed)    |
 | human_slow               | humans          | the human answers ``seconds`` later                     |
 | human_absent             | humans          | the human never answers                                 |
-| human_wrong              | humans          | the human decides the opposite                          |
+| human_wrong              | humans          | the human decides wrongly                               |
 | crash                    | run             | the run stops dead at transition ``at_transition``      |
 """
 

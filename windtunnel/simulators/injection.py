@@ -297,10 +297,10 @@ class _FaultyHuman:
                 self._injector._record(fault, f"the approver answers {fault.seconds:g}s late")
                 await asyncio.sleep(fault.seconds or 0.0)
             else:
-                self._injector._record(fault, "the approver decides the opposite")
+                self._injector._record(fault, "the approver decides wrongly")
                 wrong = True
         decision = await self._inner.review(proposal=proposal, truth=truth)
-        if wrong:
+        if wrong and decision.correct:
             flipped = "reject" if decision.decision == "approve" else "approve"
             verdict = "benign" if decision.verdict == "malicious" else "malicious"
             decision = dataclasses.replace(

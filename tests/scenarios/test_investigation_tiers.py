@@ -1,0 +1,51 @@
+"""Over a few hundred seeded investigations: the larger tier is more accurate and costs
+more, and evidence lost to faults lowers accuracy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from windtunnel.scenarios.investigation import run_investigation
+from windtunnel.simulators import Fault, FaultPlan
+
+RUNS = 300
+LOST_EVIDENCE = FaultPlan(
+    faults=[
+        Fault(id="intel-down", kind="error", target="tool:threat_intel"),
+        Fault(id="edr-down", kind="error", target="tool:edr_process_tree"),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Tally:
+    accuracy: float
+    model_cost: float
+
+
+def tally(tier: str, plan: FaultPlan | None = None) -> Tally:
+    runs = [run_investigation(seed=seed, tier=tier, plan=plan) for seed in range(RUNS)]
+    model_cost = sum(e.cost for run in runs for e in run.trace.query(kind="model_called"))  # type: ignore[union-attr]
+    return Tally(accuracy=sum(run.correct for run in runs) / RUNS, model_cost=model_cost / RUNS)
+
+
+@pytest.fixture(scope="module")
+def tallies() -> dict[tuple[str, bool], Tally]:
+    return {
+        (tier, lost): tally(tier, LOST_EVIDENCE if lost else None)
+        for tier in ("small", "large")
+        for lost in (False, True)
+    }
+
+
+def test_larger_tier_is_more_accurate_and_more_expensive(tallies: dict[tuple[str, bool], Tally]) -> None:
+    small, large = tallies["small", False], tallies["large", False]
+    assert large.accuracy >= small.accuracy + 0.1
+    assert large.model_cost > 10 * small.model_cost
+
+
+@pytest.mark.parametrize("tier", ["small", "large"])
+def test_lost_evidence_lowers_accuracy(tallies: dict[tuple[str, bool], Tally], tier: str) -> None:
+    assert tallies[tier, True].accuracy <= tallies[tier, False].accuracy - 0.05
