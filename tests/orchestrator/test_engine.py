@@ -199,7 +199,7 @@ def test_step_budget_stops_a_loop() -> None:
     assert [(e.budget, e.limit, e.used, e.state) for e in exceeded] == [  # type: ignore[union-attr]
         ("steps", 5, 5, "b")
     ]
-    assert kinds(result)[-3:] == ["budget_exceeded", "transition", "run_finished"]
+    assert kinds(result)[-4:] == ["budget_exceeded", "escalated", "transition", "run_finished"]
 
 
 def test_duration_budget_cuts_a_handler_short() -> None:

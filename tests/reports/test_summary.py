@@ -22,5 +22,6 @@ def test_summary_shows_timeouts_and_budget_stops() -> None:
     slow = summarize_trace(run_demo(seed=0, variant="slow_source").trace)
     assert "FAILED TimeoutError: 'investigate' timed out after 300s; routing to 'escalate'" in slow
     endless = summarize_trace(run_demo(seed=0, variant="endless").trace).splitlines()
-    assert endless[-3] == "  t=  2700.0s  decide       BUDGET duration exceeded: used 2700 of 2700"
+    assert endless[-4] == "  t=  2700.0s  decide       BUDGET duration exceeded: used 2700 of 2700"
+    assert endless[-3].startswith("  t=  2700.0s  decide       ESCALATED (budget) to escalated:")
     assert endless[-1].startswith("  => budget_exceeded in 'escalated' after 27 steps, 2700.0 s simulated")

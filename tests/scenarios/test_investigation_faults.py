@@ -99,29 +99,34 @@ def test_partial_result() -> None:
 
 
 def test_stale_read_is_outwaited_by_verification() -> None:
-    inv = investigate(Fault(id="f", kind="stale_read", target="tool:block_ip", seconds=40))
+    inv = investigate(Fault(id="f", kind="stale_read", target="tool:block_ip", seconds=20))
     fired(inv, "stale_read")
-    reads = inv.trace.query(kind="tool_called", tool="firewall_rules")
-    assert len(reads) >= 2
-    assert '"blocked": false' in reads[0].output  # type: ignore[union-attr]  # stale at first
-    assert '"blocked": true' in reads[-1].output  # type: ignore[union-attr]
+    [verified] = inv.trace.query(kind="action_verified")
+    assert verified.attempts >= 2  # type: ignore[union-attr]  # the first read-backs were stale
+    assert inv.trace.query(kind="verification_failed") == []
     assert path(inv)[-1] == "close"
-    assert inv.result.data["verified"] is True
+    assert inv.correct
 
 
 def test_silent_failure_is_caught_by_verification() -> None:
     inv = investigate(Fault(id="f", kind="silent_failure", target="tool:block_ip"))
     fired(inv, "silent_failure")
-    assert path(inv) == ["investigate", "contain", "verify", "rollback", "escalate", "escalated"]
-    assert inv.result.data["verified"] is False
+    failed = inv.trace.query(kind="verification_failed")
+    assert [e.action for e in failed] == ["reapply", "compensate"]  # type: ignore[union-attr]
+    assert len(inv.trace.query(kind="action_compensated")) == 1
+    [escalated] = inv.trace.query(kind="escalated")
+    assert (escalated.trigger, escalated.to) == ("verification_failed", "escalate")  # type: ignore[union-attr]
+    assert path(inv)[-2:] == ["escalate", "escalated"]
     assert not inv.case.world.has("blocklist", inv.case.alert.dst_ip)
 
 
 def test_conflicting_actor_is_caught_by_verification() -> None:
     inv = investigate(Fault(id="f", kind="conflicting_actor", target="tool:block_ip"))
-    [fault] = fired(inv, "conflicting_actor")
+    [fault, *_] = fired(inv, "conflicting_actor")
     assert "another actor does unblock" in fault.detail  # type: ignore[union-attr]
-    assert path(inv)[-3:] == ["rollback", "escalate", "escalated"]
+    assert inv.trace.query(kind="verification_failed")
+    assert [e.trigger for e in inv.trace.query(kind="escalated")] == ["verification_failed"]  # type: ignore[union-attr]
+    assert path(inv)[-2:] == ["escalate", "escalated"]
 
 
 def test_hallucinated_tool_call_is_rejected() -> None:

@@ -15,6 +15,7 @@ from .engine import RunResult, active_runs, run
 from .errors import (
     AgentError,
     BudgetExhausted,
+    EscalationRequired,
     ModelConnectionError,
     ModelError,
     ModelOverloaded,
@@ -32,9 +33,16 @@ from .errors import (
 )
 from .events import (
     EVENT_TYPES,
+    ActionApplied,
+    ActionCompensated,
+    ActionVerified,
     AgentNudged,
     AgentProblem,
     BudgetExceeded,
+    ConflictDetected,
+    ConflictPolicy,
+    Escalated,
+    EscalationTrigger,
     Event,
     EventBase,
     FaultInjected,
@@ -52,8 +60,11 @@ from .events import (
     ToolTimedOut,
     TransitionRefused,
     TransitionTaken,
+    VerificationFailed,
+    VerificationStep,
     event_adapter,
 )
+from .executor import ActionPolicy, action_key, execute_action
 from .model import (
     ContentBlock,
     Message,
@@ -76,7 +87,8 @@ from .model import (
 from .pricing import DEFAULT_PRICES_AS_OF, Price, PriceTable, UnknownPriceError
 from .runtime import Runtime, SystemRuntime
 from .sinks import JsonlSink, SqliteSink, load_trace
-from .tools import SUBMIT, CircuitBreaker, RetryPolicy, Tool, ToolKind, ToolRegistry, call_tool
+from .store import ActionStore, Lease, LedgerEntry, LedgerStatus, MemoryStore, default_store
+from .tools import SUBMIT, CircuitBreaker, RetryPolicy, Tool, ToolKind, ToolRegistry, call_tool, run_tool
 from .trace import Record, Trace, TraceSink, events_frame, query_events
 from .workflow import Handler, Outcome, Policy, StateSpec, Workflow
 
@@ -85,7 +97,12 @@ __all__ = [
     "DEFAULT_PRICES_AS_OF",
     "EVENT_TYPES",
     "SUBMIT",
+    "ActionApplied",
+    "ActionCompensated",
+    "ActionPolicy",
     "ActionSpec",
+    "ActionStore",
+    "ActionVerified",
     "AgentError",
     "AgentNudged",
     "AgentProblem",
@@ -94,7 +111,12 @@ __all__ = [
     "BudgetExceeded",
     "BudgetExhausted",
     "CircuitBreaker",
+    "ConflictDetected",
+    "ConflictPolicy",
     "ContentBlock",
+    "Escalated",
+    "EscalationRequired",
+    "EscalationTrigger",
     "Event",
     "EventBase",
     "FaultInjected",
@@ -103,6 +125,10 @@ __all__ = [
     "Impact",
     "JsonlSink",
     "LLMAgent",
+    "Lease",
+    "LedgerEntry",
+    "LedgerStatus",
+    "MemoryStore",
     "Message",
     "Model",
     "ModelCalled",
@@ -156,16 +182,21 @@ __all__ = [
     "TransitionTaken",
     "UnknownPriceError",
     "Usage",
+    "VerificationFailed",
+    "VerificationStep",
     "WindtunnelError",
     "Workflow",
     "WorkflowError",
+    "action_key",
     "active_runs",
     "block_from_api",
     "block_to_api",
     "call_tool",
     "current_step",
+    "default_store",
     "event_adapter",
     "events_frame",
+    "execute_action",
     "load_trace",
     "query_events",
     "render_context",
@@ -174,5 +205,6 @@ __all__ = [
     "response_from_api",
     "response_to_api",
     "run",
+    "run_tool",
     "submit_spec",
 ]

@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .budget import Budget
 from .errors import BudgetExhausted, TraceError
 from .events import EVENT_TYPES
 from .runtime import Runtime
+from .store import ActionStore
 from .trace import Trace
+
+if TYPE_CHECKING:
+    from .executor import ActionPolicy
 
 __all__ = ["StepContext", "current_step"]
 
@@ -25,6 +30,8 @@ class _Run:
     """The mutable state of one run; the engine's and the handlers' shared record."""
 
     __slots__ = (
+        "__weakref__",
+        "action_policy",
         "append",
         "budget",
         "case",
@@ -37,7 +44,9 @@ class _Run:
         "seq",
         "started",
         "state",
+        "step",
         "steps",
+        "store",
         "trace",
     )
 
@@ -51,6 +60,8 @@ class _Run:
         budget: Budget,
         loop: asyncio.AbstractEventLoop,
         state: str,
+        store: ActionStore,
+        action_policy: ActionPolicy,
     ) -> None:
         self.run_id = run_id
         self.case = case
@@ -63,6 +74,9 @@ class _Run:
         self.started = loop.time()
         self.data: dict[str, Any] = {}
         self.local: dict[str, Any] = {}
+        self.store = store
+        self.action_policy = action_policy
+        self.step: StepContext | None = None
         self.seq = 0
         self.steps = 0
         self.cost = 0.0
@@ -82,7 +96,11 @@ class _Run:
         return limit is not None and self.cost > limit
 
 
-_CURRENT: ContextVar[StepContext | None] = ContextVar("windtunnel_step", default=None)
+# The run in progress in this task, set once per run; its `step` is the step being
+# handled. A weak reference: every timer handle copies the context, and a strong one
+# would keep finished runs alive until their cancelled timers leave the heap, which
+# tripled the garbage collector's work.
+_CURRENT: ContextVar[weakref.ref[_Run] | None] = ContextVar("windtunnel_run", default=None)
 
 
 def current_step() -> StepContext | None:
@@ -91,7 +109,9 @@ def current_step() -> StepContext | None:
     Lets code that a handler calls — a tool, a model, a simulator wrapping them —
     record events in the right run without being handed the context.
     """
-    return _CURRENT.get()
+    ref = _CURRENT.get()
+    run = None if ref is None else ref()
+    return None if run is None else run.step
 
 
 class StepContext:
@@ -138,6 +158,16 @@ class StepContext:
     def trace(self) -> Trace:
         """The trace this run records into."""
         return self._run.trace
+
+    @property
+    def store(self) -> ActionStore:
+        """The idempotency ledger and leases the run's actions use."""
+        return self._run.store
+
+    @property
+    def action_policy(self) -> ActionPolicy:
+        """How the run's write actions are verified, recovered and de-conflicted."""
+        return self._run.action_policy
 
     @property
     def step(self) -> int:

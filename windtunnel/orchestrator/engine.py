@@ -17,9 +17,10 @@ from typing import Any
 
 from .budget import Budget
 from .context import _CURRENT, StepContext, _Run
-from .errors import RunError
+from .errors import EscalationRequired, RunError
 from .events import PolicyAction, RunStatus
 from .runtime import Runtime, SystemRuntime
+from .store import ActionStore, default_store
 from .trace import Trace
 from .workflow import Outcome, Policy, Workflow
 
@@ -31,6 +32,19 @@ _SYSTEM = SystemRuntime()
 # The runs in progress on each event loop, so that a simulator can say which run
 # and state are stuck when a loop deadlocks.
 _ACTIVE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Run]] = weakref.WeakKeyDictionary()
+# The last loop's runs and store: a simulation runs thousands of runs on one loop,
+# and two weak-dictionary lookups per run cost more than a transition.
+_last: tuple[weakref.ref[asyncio.AbstractEventLoop], dict[str, _Run], ActionStore] | None = None
+
+
+def _loop_state(loop: asyncio.AbstractEventLoop) -> tuple[dict[str, _Run], ActionStore]:
+    global _last
+    if _last is not None and _last[0]() is loop:
+        return _last[1], _last[2]
+    active = _ACTIVE.setdefault(loop, {})
+    store = default_store(loop)
+    _last = (weakref.ref(loop), active, store)
+    return active, store
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +80,7 @@ async def run(
     trace: Trace | None = None,
     budget: Budget | None = None,
     run_id: str | None = None,
+    store: ActionStore | None = None,
 ) -> RunResult:
     """Run ``workflow`` on ``case`` to the end and return how it ended.
 
@@ -76,6 +91,8 @@ async def run(
         trace: where events go; a new in-memory trace by default.
         budget: limits on steps, simulated duration and cost; ``Budget()`` by default.
         run_id: the run's id; a new one from ``env`` by default.
+        store: the idempotency ledger and leases of write actions; by default one
+            shared by every run on this event loop, so that leases span them.
 
     Example:
         >>> import asyncio
@@ -94,6 +111,7 @@ async def run(
     env = _SYSTEM if env is None else env
     trace = Trace() if trace is None else trace
     budget = _DEFAULT_BUDGET if budget is None else budget
+    active, shared_store = _loop_state(loop)
     state = _Run(
         run_id=env.new_id("run") if run_id is None else run_id,
         case=case,
@@ -102,17 +120,19 @@ async def run(
         budget=budget,
         loop=loop,
         state=workflow.initial,
+        store=shared_store if store is None else store,
+        action_policy=workflow.actions,
     )
-    active = _ACTIVE.setdefault(loop, {})
     if state.run_id in active:
         raise RunError(f"run_id={state.run_id!r} is already running on this event loop")
     active[state.run_id] = state
-    token = _CURRENT.set(None)
+    token = _CURRENT.set(weakref.ref(state))
     try:
         return await _drive(workflow, state)
     finally:
         _CURRENT.reset(token)
         del active[state.run_id]
+        state.store.release(state.run_id)
         trace.flush()
 
 
@@ -126,7 +146,7 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
     max_cost = budget.max_cost
     # The two events of every step are appended inline rather than through
     # run.emit: it saves a call per event on the hottest path.
-    append, run_id, now, wall, set_step = run.append, run.run_id, loop.time, time.time, _CURRENT.set
+    append, run_id, now, wall = run.append, run.run_id, loop.time, time.time
     state = wf.initial
     attempt = 1
     feedback: list[str] = []
@@ -158,10 +178,10 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
                 ("state_entered", run_id, seq, now(), wall(), state, {"step": run.steps, "attempt": attempt})
             )
 
-            ctx = StepContext(run, state, spec.allowed, attempt, tuple(feedback))
+            ctx = StepContext(run, state, spec.allowed, attempt, tuple(feedback) if feedback else ())
             # Stays set through the step's transition, so that what records then
             # (a simulator observing the trace) still knows the step.
-            set_step(ctx)
+            run.step = ctx
             limit = None if spec.timeout is None else loop.time() + spec.timeout
             if deadline is not None and (limit is None or deadline < limit):
                 limit = deadline
@@ -187,9 +207,17 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
                 return _exceeded(wf, run, state, "cost", max_cost, run.cost)
             if timed_out and deadline is not None and loop.time() >= deadline:
                 return _exceeded(wf, run, state, "duration", budget.max_duration, run.elapsed())
+            if type(error) is EscalationRequired and wf.escalate_to is not None:
+                # A forced trigger: to the escalation state, whatever the confidence.
+                _escalate(run, state, wf.escalate_to, error.trigger, error.detail)
+                state, attempt, feedback = wf.escalate_to, 1, []
+                continue
 
             if error is None:
-                problem = _invalid(outcome)
+                # The common case — an Outcome without confidence — is decided inline.
+                problem = (
+                    None if type(outcome) is Outcome and outcome.confidence is None else _invalid(outcome)
+                )
                 if problem is None:
                     target = outcome.next
                     if target in spec.allowed:
@@ -222,6 +250,7 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
                         },
                     )
                     why = f"next={target!r} is not allowed from {state!r}; allowed: {allowed}"
+                    trigger = "refused_transition"
                 else:
                     action, route = _decide(wf.on_error, attempt)
                     emit(
@@ -237,6 +266,7 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
                         },
                     )
                     why = problem
+                    trigger = "tool_failures"
             else:
                 action, route = _decide(wf.on_error, attempt)
                 if timed_out:
@@ -256,16 +286,20 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
                     },
                 )
                 why = f"{type(error).__name__}: {message}"
+                trigger = "rejections" if "rejected" in message else "tool_failures"
 
             feedback.append(f"attempt {attempt}: {why}")
             if action == "retry":
                 attempt += 1
             elif route is not None:
-                emit(
-                    "transition",
-                    state,
-                    {"target": route, "confidence": None, "data": {}, "reason": f"policy: {why}"},
-                )
+                if route == wf.escalate_to:
+                    _escalate(run, state, route, trigger, why)
+                else:
+                    emit(
+                        "transition",
+                        state,
+                        {"target": route, "confidence": None, "data": {}, "reason": f"policy: {why}"},
+                    )
                 state, attempt, feedback = route, 1, []
             else:
                 return _finish(run, "failed", state, why)
@@ -276,8 +310,6 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
 
 def _invalid(outcome: Any) -> str | None:
     """Why a handler's return value is not a usable outcome, or None."""
-    if type(outcome) is Outcome and outcome.confidence is None:
-        return None  # the common case, decided without further calls
     if not isinstance(outcome, Outcome):
         return f"handler returned {outcome!r}, not an Outcome"
     confidence = outcome.confidence
@@ -294,16 +326,26 @@ def _decide(policy: Policy, attempt: int) -> tuple[PolicyAction, str | None]:
     return "fail", None
 
 
+def _escalate(run: _Run, state: str, to: str, trigger: str, detail: str) -> None:
+    """Record an escalation and the transition it makes."""
+    run.emit(
+        "escalated",
+        state,
+        {"trigger": trigger, "to": to, "from_tier": None, "confidence": None, "detail": detail},
+    )
+    run.emit(
+        "transition",
+        state,
+        {"target": to, "confidence": None, "data": {}, "reason": f"escalation: {trigger}"},
+    )
+
+
 def _exceeded(wf: Workflow, run: _Run, state: str, name: str, limit: Any, used: float) -> RunResult:
     run.emit("budget_exceeded", state, {"budget": name, "limit": limit, "used": used})
     reason = f"{name} budget exceeded: used {used:g} of {limit:g}"
     final = state
     if wf.on_budget is not None and wf.on_budget != state:
-        run.emit(
-            "transition",
-            state,
-            {"target": wf.on_budget, "confidence": None, "data": {}, "reason": f"policy: {reason}"},
-        )
+        _escalate(run, state, wf.on_budget, "budget", reason)
         final = wf.on_budget
     return _finish(run, "budget_exceeded", final, reason)
 

@@ -14,6 +14,7 @@ WindtunnelError                 root: catch this to catch anything windtunnel ra
 │   ├── ModelConnectionError    the API could not be reached
 │   └── ModelResponseError      the answer could not be read (malformed body, wrong shape)
 ├── AgentError                  an agent gave up on its state (no submit, too many turns or rejections)
+├── EscalationRequired          raised in a step that must go to a human whatever the confidence
 ├── TraceError                  a trace file cannot be read, or an event is malformed
 ├── UnknownPriceError           no price is known for a model (windtunnel.orchestrator.pricing)
 └── SimulationError             the simulation itself went wrong (windtunnel.simulators)
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 __all__ = [
     "AgentError",
     "BudgetExhausted",
+    "EscalationRequired",
     "ModelConnectionError",
     "ModelError",
     "ModelOverloaded",
@@ -142,6 +144,16 @@ class ModelResponseError(ModelError):
 
 class AgentError(WindtunnelError):
     """An agent gave up on its state; the engine records it and applies the error policy."""
+
+
+class EscalationRequired(WindtunnelError):
+    """A forced escalation trigger fired inside a step (a conflict, a failed verification,
+    a high-impact action); the engine routes the run to its escalation state."""
+
+    def __init__(self, trigger: str, detail: str) -> None:
+        super().__init__(f"{trigger}: {detail}")
+        self.trigger = trigger
+        self.detail = detail
 
 
 class TraceError(WindtunnelError):

@@ -17,9 +17,16 @@ from .model import ModelRequest, ModelResponse
 
 __all__ = [
     "EVENT_TYPES",
+    "ActionApplied",
+    "ActionCompensated",
+    "ActionVerified",
     "AgentNudged",
     "AgentProblem",
     "BudgetExceeded",
+    "ConflictDetected",
+    "ConflictPolicy",
+    "Escalated",
+    "EscalationTrigger",
     "Event",
     "EventBase",
     "FaultInjected",
@@ -37,6 +44,8 @@ __all__ = [
     "ToolTimedOut",
     "TransitionRefused",
     "TransitionTaken",
+    "VerificationFailed",
+    "VerificationStep",
     "event_adapter",
 ]
 
@@ -214,6 +223,91 @@ class FaultInjected(EventBase):
     detail: str = Field(description="What exactly it did.")
 
 
+class ActionApplied(EventBase):
+    """A write action took effect — or was already in effect (``noop``), or was found
+    applied in the idempotency ledger (``from_ledger``) and not applied again."""
+
+    kind: Literal["action_applied"] = "action_applied"
+    tool: str = Field(description="The write tool.")
+    key: str = Field(description="The idempotency key: run, action and normalized arguments.")
+    resource: str = Field(description="What the action touches, e.g. 'ip:203.0.113.9'.")
+    intent: str = Field(description="What it does to the resource, e.g. 'block'.")
+    noop: bool = Field(description="True when the precheck found it already done.")
+    from_ledger: bool = Field(description="True when the ledger showed it applied before (a resume).")
+
+
+class ActionVerified(EventBase):
+    """Reading the resource back confirmed the action."""
+
+    kind: Literal["action_verified"] = "action_verified"
+    tool: str = Field(description="The write tool.")
+    key: str = Field(description="The idempotency key.")
+    resource: str = Field(description="What the action touches.")
+    attempts: int = Field(description="Read-backs it took (stale reads need more than one).")
+
+
+VerificationStep: TypeAlias = Literal["reapply", "compensate", "escalate"]
+
+
+class VerificationFailed(EventBase):
+    """Reading the resource back did not show the action; ``action`` is what follows."""
+
+    kind: Literal["verification_failed"] = "verification_failed"
+    tool: str = Field(description="The write tool.")
+    key: str = Field(description="The idempotency key.")
+    resource: str = Field(description="What the action touches.")
+    attempts: int = Field(description="Read-backs made.")
+    action: VerificationStep = Field(description="What the executor does next.")
+
+
+class ActionCompensated(EventBase):
+    """An action that could not be verified was undone."""
+
+    kind: Literal["action_compensated"] = "action_compensated"
+    tool: str = Field(description="The write tool.")
+    key: str = Field(description="The idempotency key.")
+    resource: str = Field(description="What the action touched.")
+    ok: bool = Field(description="False when the compensation itself failed.")
+
+
+ConflictPolicy: TypeAlias = Literal["refuse", "wait", "escalate"]
+
+
+class ConflictDetected(EventBase):
+    """Another run holds the resource with a conflicting intent; detected before committing."""
+
+    kind: Literal["conflict_detected"] = "conflict_detected"
+    tool: str = Field(description="The write tool that wanted the resource.")
+    resource: str = Field(description="The contested resource.")
+    intent: str = Field(description="What this run wanted to do.")
+    held_by: str = Field(description="The run holding the conflicting lease.")
+    held_intent: str = Field(description="What that run intends.")
+    policy: ConflictPolicy = Field(description="What this run does about it.")
+
+
+EscalationTrigger: TypeAlias = Literal[
+    "low_confidence",
+    "high_impact",
+    "conflict",
+    "verification_failed",
+    "budget",
+    "rejections",
+    "tool_failures",
+    "refused_transition",
+]
+
+
+class Escalated(EventBase):
+    """A decision went one tier up, or the run went to its escalation state."""
+
+    kind: Literal["escalated"] = "escalated"
+    trigger: EscalationTrigger = Field(description="Why.")
+    to: str = Field(description="The tier or state it went to.")
+    from_tier: str | None = Field(description="The tier that decided before, if any.")
+    confidence: float | None = Field(description="That tier's confidence, if it had one.")
+    detail: str = Field(description="What exactly triggered it.")
+
+
 Event = Annotated[
     RunStarted
     | StateEntered
@@ -227,7 +321,13 @@ Event = Annotated[
     | ToolRejected
     | ToolTimedOut
     | AgentNudged
-    | FaultInjected,
+    | FaultInjected
+    | ActionApplied
+    | ActionVerified
+    | VerificationFailed
+    | ActionCompensated
+    | ConflictDetected
+    | Escalated,
     Field(discriminator="kind"),
 ]
 """Any trace event, discriminated on ``kind``."""
@@ -248,6 +348,12 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         ToolTimedOut,
         AgentNudged,
         FaultInjected,
+        ActionApplied,
+        ActionVerified,
+        VerificationFailed,
+        ActionCompensated,
+        ConflictDetected,
+        Escalated,
     )
 }
 """Event class by ``kind``."""

@@ -38,6 +38,7 @@ __all__ = [
     "ToolKind",
     "ToolRegistry",
     "call_tool",
+    "run_tool",
 ]
 
 ToolKind: TypeAlias = Literal["read", "write"]
@@ -234,7 +235,15 @@ async def call_tool(
             f"{'.'.join(map(str, error['loc'])) or '(input)'}: {error['msg']}" for error in exc.errors()
         )
         return _reject(ctx, use, "invalid_arguments", f"invalid arguments for {use.name!r}: {errors}")
-    return await _run(ctx, tool, args, use), False
+    if tool.action is not None:
+        from .executor import execute_action  # writes go through the ledger, lease and verifier
+
+        approved = tool.action.resource(args) in ctx.data.get("approved", ())
+        result = await execute_action(
+            ctx, tool, args, use, store=ctx.store, policy=ctx.action_policy, approved=approved
+        )
+        return result, False
+    return await run_tool(ctx, tool, args, use), False
 
 
 def _reject(
@@ -244,7 +253,9 @@ def _reject(
     return ToolResultBlock(tool_use_id=use.id, content=detail, is_error=True), True
 
 
-async def _run(ctx: StepContext, tool: Tool, args: BaseModel, use: ToolUseBlock) -> ToolResultBlock:
+async def run_tool(ctx: StepContext, tool: Tool, args: BaseModel, use: ToolUseBlock) -> ToolResultBlock:
+    """Run a checked call behind the tool's circuit breaker, with its timeout and
+    retries, and record it as ``tool_called``."""
     breakers: dict[str, _BreakerState] = ctx.shared("tools/breakers", dict)
     breaker = breakers.setdefault(tool.name, _BreakerState())
     started = ctx.now()

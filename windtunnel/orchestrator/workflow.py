@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .errors import Problem, WorkflowError
+from .executor import ActionPolicy
 
 if TYPE_CHECKING:
     from .context import StepContext
@@ -92,6 +93,8 @@ class Workflow:
         on_refused: Policy = Policy(retries=2),
         on_error: Policy = Policy(retries=1),
         on_budget: str | None = None,
+        escalate_to: str | None = None,
+        actions: ActionPolicy | None = None,
     ) -> None:
         """Build and check a workflow.
 
@@ -106,6 +109,10 @@ class Workflow:
             on_error: policy for a handler that raises, times out or returns a bad outcome.
             on_budget: terminal state recorded as final when a budget runs out;
                 None keeps the state the run was in.
+            escalate_to: the state a forced escalation (a conflict, a failed
+                verification, a high-impact action) routes the run to; None hands
+                such a step to ``on_error``.
+            actions: how write actions are verified, recovered and de-conflicted.
 
         Raises:
             WorkflowError: listing every problem found.
@@ -119,6 +126,8 @@ class Workflow:
         self.on_refused = on_refused
         self.on_error = on_error
         self.on_budget = on_budget
+        self.escalate_to = escalate_to
+        self.actions = ActionPolicy() if actions is None else actions
         problems = _check(self)
         if problems:
             raise WorkflowError(problems, name=name)
@@ -205,6 +214,12 @@ def _check(wf: Workflow) -> list[Problem]:
                         states=(policy.route_to,),
                     )
                 )
+    if wf.escalate_to is not None:
+        if wf.escalate_to in known:
+            routes.append(wf.escalate_to)
+        else:
+            message = f"escalate_to={wf.escalate_to!r} is not a state"
+            problems.append(Problem(message=message, states=(wf.escalate_to,)))
     if wf.on_budget is not None:
         if wf.on_budget in wf.terminal:
             routes.append(wf.on_budget)

@@ -65,6 +65,22 @@ def _describe(event: Event) -> str | None:
             return f"{at}{what} ({event.problem}): {event.detail}"
         case "fault_injected":
             return f"{at}FAULT {event.fault_id} ({event.fault_kind} on {event.target}): {event.detail}"
+        case "escalated":
+            return f"{at}ESCALATED ({event.trigger}) to {event.to}: {event.detail}"
+        case "action_applied":
+            how = " (from the ledger)" if event.from_ledger else (" (no-op)" if event.noop else "")
+            return f"{at}action {event.intent} {event.resource} applied{how}"
+        case "action_verified":
+            return f"{at}action on {event.resource} verified after {event.attempts} read(s)"
+        case "verification_failed":
+            return f"{at}VERIFICATION FAILED on {event.resource} after {event.attempts} reads; {event.action}"
+        case "action_compensated":
+            return f"{at}action on {event.resource} compensated{'' if event.ok else ' (FAILED)'}"
+        case "conflict_detected":
+            return (
+                f"{at}CONFLICT on {event.resource}: wants {event.intent}, run {event.held_by} "
+                f"holds it to {event.held_intent}; {event.policy}"
+            )
         case "run_finished":
             reason = "" if event.reason is None else f" ({event.reason})"
             return (

@@ -308,6 +308,7 @@ def investigation_workflow(
         on_refused=Policy(retries=1, route_to="escalate"),
         on_error=Policy(retries=1, route_to="escalate"),
         on_budget="escalated",
+        escalate_to="escalate",
     )
 
 

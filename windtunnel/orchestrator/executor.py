@@ -1,0 +1,211 @@
+"""The action executor: every write tool call is idempotent, leased, applied and verified.
+
+1. Derive an idempotency key from (run id, tool, normalized arguments) and look it
+   up in the ledger: an action applied before — by this run, before a crash — is
+   not applied again.
+2. Lease the resource with the action's intent. Another run holding it with the
+   opposite intent is a conflict, detected before anything commits; the policy
+   refuses, waits, or escalates.
+3. Precheck: already in the desired state is a recorded no-op.
+4. Apply (under the tool's timeout, retries and circuit breaker), and record it in
+   the ledger at once.
+5. Verify by reading back, with back-off for stale reads. When verification fails:
+   apply again, then compensate, then escalate — as the policy says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from .context import StepContext
+from .errors import EscalationRequired
+from .events import ConflictPolicy
+from .model import ToolResultBlock, ToolUseBlock
+from .store import ActionStore, Lease, LedgerEntry
+
+__all__ = ["ActionPolicy", "action_key", "execute_action"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionPolicy:
+    """How the executor verifies, recovers and handles conflicts."""
+
+    verify_attempts: int = 4
+    """Read-backs before verification counts as failed."""
+    verify_delay: float = 5.0
+    """Seconds before the second read-back; doubles each time (stale reads settle)."""
+    reapply: int = 1
+    """Times the action is applied again after a failed verification."""
+    compensate: bool = True
+    """Undo an action that never verified, when the tool can."""
+    on_conflict: ConflictPolicy = "escalate"
+    conflict_wait: float = 300.0
+    """For ``on_conflict="wait"``: seconds to wait for the other run's lease."""
+    escalate_high_impact: bool = True
+    """Escalate before applying a high-impact action."""
+
+
+def action_key(run_id: str, tool: str, args: BaseModel) -> str:
+    """The idempotency key of ``tool`` with ``args`` in run ``run_id``."""
+    normalized = json.dumps(args.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(f"{run_id}\x00{tool}\x00{normalized}".encode()).hexdigest()
+    return f"{tool}:{digest[:16]}"
+
+
+async def execute_action(
+    ctx: StepContext,
+    tool: Any,
+    args: BaseModel,
+    use: ToolUseBlock,
+    *,
+    store: ActionStore,
+    policy: ActionPolicy,
+    approved: bool = False,
+) -> ToolResultBlock:
+    """Run one write tool call through the ledger, the lease, the precheck, the
+    application and the verification; see the module docstring.
+
+    Raises:
+        EscalationRequired: on a conflict (policy ``escalate``), a high-impact action
+            not yet ``approved``, or an action that could not be verified.
+    """
+    from .tools import run_tool  # the tool layer's timeouts, retries, breaker and event
+
+    action = tool.action
+    key = action_key(ctx.run_id, tool.name, args)
+    resource = action.resource(args)
+    common = {"tool": tool.name, "key": key, "resource": resource}
+
+    entry = store.ledger_get(key)
+    if entry is not None and entry.status != "compensated":
+        ctx.emit(
+            "action_applied", **common, intent=action.intent, noop=entry.status == "noop", from_ledger=True
+        )
+        return _result(use, f"already done: {action.intent} {resource} ({entry.status} at t={entry.at:g}s)")
+
+    if policy.escalate_high_impact and not approved and action.impact(args) == "high":
+        raise EscalationRequired("high_impact", f"{tool.name} on {resource} is high impact: a human decides")
+
+    refused = await _take_lease(ctx, tool.name, action.intent, action.opposite, resource, store, policy)
+    if refused is not None:
+        return ToolResultBlock(tool_use_id=use.id, content=f"refused: {refused}", is_error=True)
+
+    if await action.precheck(args):
+        ctx.emit("action_applied", **common, intent=action.intent, noop=True, from_ledger=False)
+        store.ledger_put(_entry(ctx, key, tool.name, resource, action.intent, "noop", verified=True))
+        return _result(use, f"no-op: {resource} was already in the desired state ({action.intent})")
+
+    for round_ in range(policy.reapply + 1):
+        result = await run_tool(ctx, tool, args, use)
+        if result.is_error:
+            return result
+        store.ledger_put(_entry(ctx, key, tool.name, resource, action.intent, "applied", verified=False))
+        ctx.emit("action_applied", **common, intent=action.intent, noop=False, from_ledger=False)
+        attempts = await _verify(ctx, action, args, policy)
+        if attempts > 0:
+            ctx.emit("action_verified", **common, attempts=attempts)
+            store.ledger_put(_entry(ctx, key, tool.name, resource, action.intent, "applied", verified=True))
+            return result
+        last = round_ == policy.reapply
+        step = (
+            "reapply"
+            if not last
+            else ("compensate" if policy.compensate and action.compensate else "escalate")
+        )
+        ctx.emit("verification_failed", **common, attempts=policy.verify_attempts, action=step)
+        if step == "compensate":
+            ok = True
+            try:
+                await action.compensate(args)
+            except Exception:
+                ok = False
+            ctx.emit("action_compensated", **common, ok=ok)
+            store.ledger_put(
+                _entry(ctx, key, tool.name, resource, action.intent, "compensated", verified=False)
+            )
+    raise EscalationRequired(
+        "verification_failed",
+        f"{tool.name} on {resource} did not verify after {policy.reapply + 1} application(s)",
+    )
+
+
+async def _take_lease(
+    ctx: StepContext,
+    tool: str,
+    intent: str,
+    opposite: str | None,
+    resource: str,
+    store: ActionStore,
+    policy: ActionPolicy,
+) -> str | None:
+    """Lease ``resource``; a lease another run holds with a conflicting intent is a
+    conflict. Returns why the call is refused, or None once the lease is taken."""
+    deadline = ctx.now() + policy.conflict_wait
+    delay = 1.0
+    while True:
+        conflicting = [
+            lease
+            for lease in store.leases(resource)
+            if lease.holder != ctx.run_id
+            and lease.intent != intent
+            and (opposite is None or lease.intent == opposite)
+        ]
+        if not conflicting:
+            store.lease(Lease(resource=resource, intent=intent, holder=ctx.run_id, at=ctx.now()))
+            return None
+        held = conflicting[0]
+        waiting = policy.on_conflict == "wait" and ctx.now() < deadline
+        ctx.emit(
+            "conflict_detected",
+            tool=tool,
+            resource=resource,
+            intent=intent,
+            held_by=held.holder,
+            held_intent=held.intent,
+            policy=policy.on_conflict,
+        )
+        if waiting:
+            await asyncio.sleep(min(delay, max(0.0, deadline - ctx.now())))
+            delay *= 2
+            continue
+        detail = f"{resource} is held by run {held.holder!r} to {held.intent}; this run wants to {intent}"
+        if policy.on_conflict == "refuse":
+            return detail
+        raise EscalationRequired("conflict", detail)  # escalate, or waited in vain
+
+
+async def _verify(ctx: StepContext, action: Any, args: BaseModel, policy: ActionPolicy) -> int:
+    """Read back until the action shows; the number of reads it took, or 0."""
+    delay = policy.verify_delay
+    for attempt in range(1, policy.verify_attempts + 1):
+        if await action.verify(args):
+            return attempt
+        if attempt < policy.verify_attempts:
+            await asyncio.sleep(delay)
+            delay *= 2
+    return 0
+
+
+def _entry(
+    ctx: StepContext, key: str, tool: str, resource: str, intent: str, status: Any, *, verified: bool
+) -> LedgerEntry:
+    return LedgerEntry(
+        key=key,
+        run_id=ctx.run_id,
+        tool=tool,
+        resource=resource,
+        intent=intent,
+        status=status,
+        verified=verified,
+        at=ctx.now(),
+    )
+
+
+def _result(use: ToolUseBlock, text: str) -> ToolResultBlock:
+    return ToolResultBlock(tool_use_id=use.id, content=text)
