@@ -1,0 +1,196 @@
+"""Verified idempotent actions: ledger, precheck, verification, recovery, leases and conflicts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from windtunnel.orchestrator import (
+    ActionPolicy,
+    MemoryStore,
+    Outcome,
+    RunResult,
+    StepContext,
+    Tool,
+    ToolRegistry,
+    ToolUseBlock,
+    Trace,
+    Workflow,
+    WorkflowError,
+    call_tool,
+    run,
+)
+from windtunnel.simulators import Fault, FaultInjector, FaultPlan, Host, Sim, World, soc_tools
+
+IP = "203.0.113.9"
+
+
+def world() -> World:
+    return World(hosts={"db-01": Host(name="db-01", ip="10.0.0.2", criticality="critical", owner="data")})
+
+
+def acting(
+    tools: ToolRegistry, *calls: tuple[str, dict[str, Any]], then: float = 0.0
+) -> Callable[[StepContext], Awaitable[Outcome]]:
+    """A handler that makes ``calls`` through the tool layer, then waits ``then`` seconds."""
+
+    async def handler(ctx: StepContext) -> Outcome:
+        outputs = []
+        for name, args in calls:
+            use = ToolUseBlock(id=ctx.new_id("call"), name=name, input=args)
+            result, _ = await call_tool(ctx, tools, [name], use)
+            outputs.append((result.is_error, result.content))
+        await asyncio.sleep(then)
+        return Outcome(next="done", data={"outputs": outputs})
+
+    return handler
+
+
+async def to_done(ctx: StepContext) -> Outcome:
+    return Outcome(next="done")
+
+
+def workflow(handler: Callable[[StepContext], Awaitable[Outcome]], **kwargs: Any) -> Workflow:
+    return Workflow(
+        states={"act": handler, "escalate": to_done},
+        transitions={"act": ["done"], "escalate": ["done"]},
+        initial="act",
+        terminal=["done"],
+        escalate_to="escalate",
+        **kwargs,
+    )
+
+
+def kinds(result: RunResult, *wanted: str) -> list[str]:
+    return [e.kind for e in result.trace if e.kind in wanted]
+
+
+def test_an_action_is_applied_once_per_key() -> None:
+    w, sim = world(), Sim(seed=0)
+    tools = soc_tools(w, rng=sim.rng)
+    store = MemoryStore()
+    block = ("block_ip", {"ip": IP})
+    result = sim.run(run(workflow(acting(tools, block, block)), env=sim, store=store))
+    applied = result.trace.query(kind="action_applied")
+    assert [(e.noop, e.from_ledger) for e in applied] == [(False, False), (False, True)]  # type: ignore[union-attr]
+    assert applied[0].key == applied[1].key  # type: ignore[union-attr]
+    assert len(result.trace.query(kind="tool_called", tool="block_ip")) == 1
+    assert [e.status for e in store.ledger] == ["applied"]
+    assert store.ledger[0].verified
+    assert w.blocklist == {IP}
+
+
+def test_precheck_makes_a_done_action_a_recorded_noop() -> None:
+    w, sim = world(), Sim(seed=0)
+    w.change("blocklist", IP, True, at=0.0)
+    tools = soc_tools(w, rng=sim.rng)
+    result = sim.run(run(workflow(acting(tools, ("block_ip", {"ip": IP}))), env=sim, store=MemoryStore()))
+    [applied] = result.trace.query(kind="action_applied")
+    assert applied.noop  # type: ignore[union-attr]
+    assert result.trace.query(kind="tool_called") == []
+
+
+def test_verification_outwaits_a_stale_read() -> None:
+    w, sim = world(), Sim(seed=0)
+    injector = FaultInjector(
+        FaultPlan(faults=[Fault(id="s", kind="stale_read", target="tool:block_ip", seconds=12)]), rng=sim.rng
+    )
+    tools = injector.tools(soc_tools(w, rng=sim.rng), world=w)
+    result = sim.run(run(workflow(acting(tools, ("block_ip", {"ip": IP}))), env=sim, store=MemoryStore()))
+    [verified] = result.trace.query(kind="action_verified")
+    assert verified.attempts == 3  # type: ignore[union-attr]  # read at +0 and +5 s: stale; at +15 s: seen
+    assert result.final_state == "done"
+
+
+def test_unverifiable_action_is_reapplied_compensated_then_escalated() -> None:
+    w, sim = world(), Sim(seed=0)
+    injector = FaultInjector(
+        FaultPlan(faults=[Fault(id="s", kind="silent_failure", target="tool:block_ip")]), rng=sim.rng
+    )
+    tools = injector.tools(soc_tools(w, rng=sim.rng), world=w)
+    result = sim.run(run(workflow(acting(tools, ("block_ip", {"ip": IP}))), env=sim, store=MemoryStore()))
+    assert kinds(result, "action_applied", "verification_failed", "action_compensated", "escalated") == [
+        "action_applied",
+        "verification_failed",
+        "action_applied",
+        "verification_failed",
+        "action_compensated",
+        "escalated",
+    ]
+    assert [e.action for e in result.trace.query(kind="verification_failed")] == ["reapply", "compensate"]  # type: ignore[union-attr]
+    [escalated] = result.trace.query(kind="escalated")
+    assert (escalated.trigger, escalated.to) == ("verification_failed", "escalate")  # type: ignore[union-attr]
+    assert [e.target for e in result.trace.query(kind="transition")] == ["escalate", "done"]  # type: ignore[union-attr]
+
+
+def test_high_impact_action_escalates_unless_approved() -> None:
+    w, sim = world(), Sim(seed=0)
+    tools = soc_tools(w, rng=sim.rng)
+    isolate = ("isolate_host", {"host": "db-01"})
+    result = sim.run(run(workflow(acting(tools, isolate)), env=sim, store=MemoryStore()))
+    [escalated] = result.trace.query(kind="escalated")
+    assert escalated.trigger == "high_impact"  # type: ignore[union-attr]
+    assert w.isolated == set()
+
+    async def approve(ctx: StepContext) -> Outcome:
+        return Outcome(next="act", data={"approved": ["host:db-01"]})
+
+    approved = Workflow(
+        states={"approve": approve, "act": acting(tools, isolate)},
+        transitions={"approve": ["act"], "act": ["done"]},
+        initial="approve",
+        terminal=["done"],
+    )
+    sim.run(run(approved, env=sim, store=MemoryStore()))
+    assert w.isolated == {"db-01"}
+
+
+@pytest.mark.parametrize("policy", ["escalate", "refuse", "wait"])
+def test_two_runs_with_opposite_intents_on_one_ip(policy: str) -> None:
+    w, sim = world(), Sim(seed=0)
+    tools = soc_tools(w, rng=sim.rng)
+    store, trace = MemoryStore(), Trace()
+    actions = ActionPolicy(on_conflict=policy, conflict_wait=600)  # type: ignore[arg-type]
+    blocker = workflow(acting(tools, ("block_ip", {"ip": IP}), then=120), actions=actions)
+    unblocker = workflow(acting(tools, ("unblock_ip", {"ip": IP})), actions=actions)
+
+    async def both() -> list[RunResult]:
+        first = asyncio.create_task(run(blocker, env=sim, store=store, trace=trace, run_id="blocker"))
+        await asyncio.sleep(30)  # the block is applied and verified, the lease held
+        second = await run(unblocker, env=sim, store=store, trace=trace, run_id="unblocker")
+        return [await first, second]
+
+    first, second = sim.run(both())
+    conflicts = trace.query(kind="conflict_detected", run_id="unblocker")
+    assert conflicts
+    assert (conflicts[0].held_by, conflicts[0].held_intent, conflicts[0].intent) == (
+        "blocker",
+        "block",
+        "unblock",
+    )  # type: ignore[union-attr]
+    if policy == "escalate":
+        assert [e.trigger for e in trace.query(kind="escalated", run_id="unblocker")] == ["conflict"]  # type: ignore[union-attr]
+        assert w.blocklist == {IP}  # the conflicting unblock never committed
+    elif policy == "refuse":
+        assert second.data["outputs"][0][0] is True  # an error result
+        assert "refused" in second.data["outputs"][0][1]
+        assert w.blocklist == {IP}
+    else:
+        # It waited for the blocker's lease to go, then acted: never both at once.
+        assert trace.query(kind="action_applied", run_id="unblocker")[0].sim_time >= first.duration
+        assert w.blocklist == set()
+
+
+def test_write_tool_without_verifier_is_rejected_when_built() -> None:
+    class Args(BaseModel):
+        ip: str
+
+    async def block(args: Args) -> None:
+        return None
+
+    with pytest.raises(WorkflowError, match="write tool 'block' declares no action"):
+        ToolRegistry([Tool(name="block", description="", input_model=Args, fn=block, kind="write")])
