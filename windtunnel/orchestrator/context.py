@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .budget import Budget
+from .checkpoint import CheckpointStore
 from .errors import BudgetExhausted, TraceError
 from .events import EVENT_TYPES
 from .runtime import Runtime
@@ -26,6 +27,19 @@ __all__ = ["StepContext", "current_step"]
 T = TypeVar("T")
 
 
+_DURABLE: dict[type, bool] = {}
+
+
+def _durable(store: ActionStore) -> bool:
+    """Whether ``store`` keeps checkpoints; a runtime protocol check costs microseconds,
+    so the answer is kept per type."""
+    kind = type(store)
+    answer = _DURABLE.get(kind)
+    if answer is None:
+        answer = _DURABLE[kind] = isinstance(store, CheckpointStore)
+    return answer
+
+
 class _Run:
     """The mutable state of one run; the engine's and the handlers' shared record."""
 
@@ -37,10 +51,12 @@ class _Run:
         "case",
         "cost",
         "data",
+        "durable",
         "env",
         "local",
         "loop",
         "run_id",
+        "saved",
         "seq",
         "started",
         "state",
@@ -48,6 +64,7 @@ class _Run:
         "steps",
         "store",
         "trace",
+        "workflow",
     )
 
     def __init__(
@@ -77,6 +94,11 @@ class _Run:
         self.store = store
         self.action_policy = action_policy
         self.step: StepContext | None = None
+        # Durable runs checkpoint at every transition; `saved` is how far into the
+        # trace's records the last checkpoint took this run's events.
+        self.durable: CheckpointStore | None = store if _durable(store) else None
+        self.saved = 0
+        self.workflow = ""
         self.seq = 0
         self.steps = 0
         self.cost = 0.0

@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from .budget import Budget
+from .checkpoint import Checkpoint, CheckpointStore
 from .context import _CURRENT, StepContext, _Run
-from .errors import EscalationRequired, RunError
+from .errors import EscalationRequired, RunError, RunPaused
 from .events import PolicyAction, RunStatus
 from .runtime import Runtime, SystemRuntime
 from .store import ActionStore, default_store
 from .trace import Trace
 from .workflow import Outcome, Policy, Workflow
 
-__all__ = ["RunResult", "active_runs", "run"]
+__all__ = ["RunResult", "active_runs", "resume", "run"]
 
 _DEFAULT_BUDGET = Budget()
 _SYSTEM = SystemRuntime()
@@ -109,34 +110,118 @@ async def run(
         raise RunError(f"budget must be a Budget, got budget={budget!r}")
     loop = asyncio.get_running_loop()
     env = _SYSTEM if env is None else env
-    trace = Trace() if trace is None else trace
     budget = _DEFAULT_BUDGET if budget is None else budget
     active, shared_store = _loop_state(loop)
     state = _Run(
         run_id=env.new_id("run") if run_id is None else run_id,
         case=case,
         env=env,
-        trace=trace,
+        trace=Trace() if trace is None else trace,
         budget=budget,
         loop=loop,
         state=workflow.initial,
         store=shared_store if store is None else store,
         action_policy=workflow.actions,
     )
+    state.emit(
+        "run_started",
+        workflow.initial,
+        {
+            "workflow": workflow.name,
+            "case": case,
+            "max_steps": budget.max_steps,
+            "max_duration": budget.max_duration,
+            "max_cost": budget.max_cost,
+        },
+    )
+    return await _go(workflow, state, active, workflow.initial, 1, [])
+
+
+async def resume(
+    workflow: Workflow,
+    run_id: str,
+    *,
+    store: CheckpointStore,
+    env: Runtime | None = None,
+    trace: Trace | None = None,
+    case: Any = None,
+) -> RunResult:
+    """Resume run ``run_id`` from its last checkpoint in ``store``: after a crash, a
+    killed process, or a pause for approval.
+
+    The state the run was in runs again from its start; actions it had applied are
+    found in the ledger and not applied again. The trace (a new one holding the
+    run's committed events, by default) goes on from the checkpoint's sequence
+    number, so no event is lost or duplicated.
+
+    Args:
+        workflow: the same workflow the run was started with.
+        run_id: the run to resume.
+        store: the durable store the run was checkpointed in.
+        env: randomness and ids.
+        trace: where events go; by default a new trace holding the committed ones.
+        case: the case object, when handlers need it as it was (not its JSON form).
+
+    Raises:
+        RunError: no checkpoint for the run, the run already ended, or another workflow.
+    """
+    checkpoint = store.load(run_id)
+    if checkpoint is None:
+        raise RunError(f"no checkpoint for run_id={run_id!r} in {store!r}")
+    if checkpoint.status not in ("running", "paused"):
+        raise RunError(f"run {run_id!r} already ended ({checkpoint.status}); there is nothing to resume")
+    if checkpoint.workflow != workflow.name:
+        ran = checkpoint.workflow
+        raise RunError(f"run {run_id!r} ran workflow {ran!r}, not {workflow.name!r}: resume it with that one")
+    loop = asyncio.get_running_loop()
+    active, _ = _loop_state(loop)
+    if trace is None:
+        trace = Trace.from_events(store.events(run_id))
+    state = _Run(
+        run_id=run_id,
+        case=checkpoint.case if case is None else case,
+        env=_SYSTEM if env is None else env,
+        trace=trace,
+        budget=Budget(**checkpoint.budget),
+        loop=loop,
+        state=checkpoint.state,
+        store=store,
+        action_policy=workflow.actions,
+    )
+    state.seq, state.steps, state.cost = checkpoint.seq, checkpoint.steps, checkpoint.cost
+    state.data = dict(checkpoint.data)
+    state.started = loop.time() - checkpoint.elapsed
+    state.saved = len(trace.records)  # what was loaded is committed already
+    state.emit(
+        "run_resumed",
+        checkpoint.state,
+        {"status": checkpoint.status, "attempt": checkpoint.attempt, "steps": checkpoint.steps},
+    )
+    return await _go(workflow, state, active, checkpoint.state, checkpoint.attempt, list(checkpoint.feedback))
+
+
+async def _go(
+    workflow: Workflow, state: _Run, active: dict[str, _Run], at: str, attempt: int, feedback: list[str]
+) -> RunResult:
+    """Drive a started or resumed run, with its bookkeeping around."""
     if state.run_id in active:
         raise RunError(f"run_id={state.run_id!r} is already running on this event loop")
     active[state.run_id] = state
+    state.workflow = workflow.name
     token = _CURRENT.set(weakref.ref(state))
+    result: RunResult | None = None
     try:
-        return await _drive(workflow, state)
+        result = await _drive(workflow, state, at, attempt, feedback)
+        return result
     finally:
         _CURRENT.reset(token)
         del active[state.run_id]
-        state.store.release(state.run_id)
-        trace.flush()
+        if result is None or result.status != "paused":
+            state.store.release(state.run_id)  # a paused run keeps its leases
+        state.trace.flush()
 
 
-async def _drive(wf: Workflow, run: _Run) -> RunResult:
+async def _drive(wf: Workflow, run: _Run, state: str, attempt: int, feedback: list[str]) -> RunResult:
     budget = run.budget
     loop = run.loop
     specs = wf.specs
@@ -147,20 +232,9 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
     # The two events of every step are appended inline rather than through
     # run.emit: it saves a call per event on the hottest path.
     append, run_id, now, wall = run.append, run.run_id, loop.time, time.time
-    state = wf.initial
-    attempt = 1
-    feedback: list[str] = []
-    emit(
-        "run_started",
-        state,
-        {
-            "workflow": wf.name,
-            "case": run.case,
-            "max_steps": max_steps,
-            "max_duration": budget.max_duration,
-            "max_cost": budget.max_cost,
-        },
-    )
+    durable = run.durable
+    if durable:
+        _checkpoint(run, "running", state, attempt, feedback)
     try:
         while True:
             spec = specs.get(state)
@@ -207,10 +281,20 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
                 return _exceeded(wf, run, state, "cost", max_cost, run.cost)
             if timed_out and deadline is not None and loop.time() >= deadline:
                 return _exceeded(wf, run, state, "duration", budget.max_duration, run.elapsed())
+            if type(error) is RunPaused:
+                if not durable:
+                    error = RunError(
+                        f"{state!r} paused for approval, but the run's store {run.store!r} is not durable"
+                    )
+                else:
+                    _checkpoint(run, "paused", state, attempt, feedback)
+                    return _finish(run, "paused", state, str(error))
             if type(error) is EscalationRequired and wf.escalate_to is not None:
                 # A forced trigger: to the escalation state, whatever the confidence.
                 _escalate(run, state, wf.escalate_to, error.trigger, error.detail)
                 state, attempt, feedback = wf.escalate_to, 1, []
+                if durable:
+                    _checkpoint(run, "running", state, attempt, feedback)
                 continue
 
             if error is None:
@@ -235,6 +319,8 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
                         state, attempt = target, 1
                         if feedback:
                             feedback = []
+                        if durable:
+                            _checkpoint(run, "running", state, attempt, feedback)
                         continue
                     action, route = _decide(wf.on_refused, attempt)
                     allowed = sorted(spec.allowed)
@@ -301,6 +387,8 @@ async def _drive(wf: Workflow, run: _Run) -> RunResult:
                         {"target": route, "confidence": None, "data": {}, "reason": f"policy: {why}"},
                     )
                 state, attempt, feedback = route, 1, []
+                if durable:
+                    _checkpoint(run, "running", state, attempt, feedback)
             else:
                 return _finish(run, "failed", state, why)
     except asyncio.CancelledError:
@@ -324,6 +412,31 @@ def _decide(policy: Policy, attempt: int) -> tuple[PolicyAction, str | None]:
     if policy.route_to is not None:
         return "route", policy.route_to
     return "fail", None
+
+
+def _checkpoint(run: _Run, status: Any, state: str, attempt: int, feedback: list[str]) -> None:
+    """Commit where the run stands, with its events since the last checkpoint."""
+    records = run.trace.records
+    mine = [record for record in records[run.saved :] if record[1] == run.run_id]
+    run.saved = len(records)
+    run.durable.save(  # type: ignore[union-attr]
+        Checkpoint(
+            run_id=run.run_id,
+            workflow=run.workflow,
+            status=status,
+            state=state,
+            attempt=attempt,
+            feedback=tuple(feedback),
+            data=run.data,
+            steps=run.steps,
+            seq=run.seq,
+            cost=run.cost,
+            elapsed=run.elapsed(),
+            case=run.case,
+            budget=run.budget.model_dump(),
+        ),
+        mine,
+    )
 
 
 def _escalate(run: _Run, state: str, to: str, trigger: str, detail: str) -> None:
@@ -353,11 +466,14 @@ def _exceeded(wf: Workflow, run: _Run, state: str, name: str, limit: Any, used: 
 def _finish(run: _Run, status: RunStatus, state: str, reason: str | None) -> RunResult:
     run.state = state
     duration = run.elapsed()
-    run.emit(
-        "run_finished",
-        state,
-        {"status": status, "steps": run.steps, "duration": duration, "cost": run.cost, "reason": reason},
-    )
+    if status != "paused":
+        run.emit(
+            "run_finished",
+            state,
+            {"status": status, "steps": run.steps, "duration": duration, "cost": run.cost, "reason": reason},
+        )
+        if run.durable:
+            _checkpoint(run, status, state, 0, [])
     return RunResult(
         run_id=run.run_id,
         status=status,

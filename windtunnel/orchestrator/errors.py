@@ -15,6 +15,7 @@ WindtunnelError                 root: catch this to catch anything windtunnel ra
 │   └── ModelResponseError      the answer could not be read (malformed body, wrong shape)
 ├── AgentError                  an agent gave up on its state (no submit, too many turns or rejections)
 ├── EscalationRequired          raised in a step that must go to a human whatever the confidence
+├── RunPaused                   raised in a step that waits for a decision: the run checkpoints and returns
 ├── TraceError                  a trace file cannot be read, or an event is malformed
 ├── UnknownPriceError           no price is known for a model (windtunnel.orchestrator.pricing)
 └── SimulationError             the simulation itself went wrong (windtunnel.simulators)
@@ -48,6 +49,7 @@ __all__ = [
     "ModelTimeout",
     "Problem",
     "RunError",
+    "RunPaused",
     "SimulationError",
     "TraceError",
     "WindtunnelError",
@@ -154,6 +156,11 @@ class EscalationRequired(WindtunnelError):
         super().__init__(f"{trigger}: {detail}")
         self.trigger = trigger
         self.detail = detail
+
+
+class RunPaused(WindtunnelError):
+    """The step waits for a human decision: the engine checkpoints the run as paused
+    and returns; :func:`resume` picks it up once the decision is in."""
 
 
 class TraceError(WindtunnelError):

@@ -22,6 +22,8 @@ __all__ = [
     "ActionVerified",
     "AgentNudged",
     "AgentProblem",
+    "ApprovalDecided",
+    "ApprovalRequested",
     "BudgetExceeded",
     "ConflictDetected",
     "ConflictPolicy",
@@ -34,6 +36,7 @@ __all__ = [
     "ModelCalled",
     "PolicyAction",
     "RunFinished",
+    "RunResumed",
     "RunStarted",
     "RunStatus",
     "StateEntered",
@@ -49,8 +52,9 @@ __all__ = [
     "event_adapter",
 ]
 
-RunStatus: TypeAlias = Literal["completed", "budget_exceeded", "failed", "cancelled"]
-"""How a run ended: reached a terminal state, ran out of budget, gave up, or was cancelled."""
+RunStatus: TypeAlias = Literal["completed", "budget_exceeded", "failed", "cancelled", "paused"]
+"""How a run ended: reached a terminal state, ran out of budget, gave up, was cancelled
+— or stopped for now, waiting for a decision (``paused``)."""
 
 PolicyAction: TypeAlias = Literal["retry", "route", "fail"]
 """What a policy did: re-run the state, route to its declared state, or end the run failed."""
@@ -308,6 +312,37 @@ class Escalated(EventBase):
     detail: str = Field(description="What exactly triggered it.")
 
 
+class RunResumed(EventBase):
+    """A run picked up from its last checkpoint (after a crash, or a pause)."""
+
+    kind: Literal["run_resumed"] = "run_resumed"
+    status: str = Field(
+        description="The checkpoint's status: 'running' after a crash, 'paused' after a pause."
+    )
+    attempt: int = Field(description="The attempt of ``state`` that runs again.")
+    steps: int = Field(description="Steps the run had taken.")
+
+
+class ApprovalRequested(EventBase):
+    """The run asks a human to decide, and pauses until someone does."""
+
+    kind: Literal["approval_requested"] = "approval_requested"
+    approval_id: str = Field(description="The request's id, for deciding it.")
+    proposal: str = Field(description="What the human is asked to approve.")
+    deadline: float = Field(description="Simulated time after which the fail-safe applies.")
+
+
+class ApprovalDecided(EventBase):
+    """A human decided (or the request timed out and the fail-safe applied)."""
+
+    kind: Literal["approval_decided"] = "approval_decided"
+    approval_id: str = Field(description="The request's id.")
+    decision: str = Field(description="approve, reject, modify, or timeout.")
+    by: str | None = Field(description="Who decided; None for a timeout.")
+    waited: float = Field(description="Simulated seconds from the request to the decision.")
+    next: str = Field(description="The state the decision leads to.")
+
+
 Event = Annotated[
     RunStarted
     | StateEntered
@@ -327,7 +362,10 @@ Event = Annotated[
     | VerificationFailed
     | ActionCompensated
     | ConflictDetected
-    | Escalated,
+    | Escalated
+    | RunResumed
+    | ApprovalRequested
+    | ApprovalDecided,
     Field(discriminator="kind"),
 ]
 """Any trace event, discriminated on ``kind``."""
@@ -354,6 +392,9 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         ActionCompensated,
         ConflictDetected,
         Escalated,
+        RunResumed,
+        ApprovalRequested,
+        ApprovalDecided,
     )
 }
 """Event class by ``kind``."""

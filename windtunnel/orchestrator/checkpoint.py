@@ -1,0 +1,258 @@
+"""Durable runs: checkpoints, the ledger, leases, approvals and events in one SQLite file.
+
+The engine saves a checkpoint at every transition, together with the events the
+run recorded since the last one, in one transaction. A run killed between two
+transitions resumes from the last checkpoint: the interrupted step runs again,
+its lost events are recorded again, and the ledger — committed the moment an
+action is applied — keeps it from applying anything twice.
+
+SQLite runs in WAL mode with ``synchronous=NORMAL``: a committed transition
+survives a killed process (not a power cut; pass ``synchronous="FULL"`` for that).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+
+import pydantic_core
+
+from .errors import RunError
+from .events import Event, event_adapter
+from .store import ActionStore, Lease, LedgerEntry
+from .trace import Record
+
+__all__ = ["Approval", "Checkpoint", "CheckpointStatus", "CheckpointStore", "SqliteStore"]
+
+CheckpointStatus: TypeAlias = Literal[
+    "running", "paused", "completed", "budget_exceeded", "failed", "cancelled"
+]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS checkpoints (run_id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, sim_time REAL NOT NULL,
+    wall_time REAL NOT NULL, state TEXT, body TEXT NOT NULL, PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS ledger (key TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (
+    resource TEXT NOT NULL, holder TEXT NOT NULL, intent TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (resource, holder)
+);
+CREATE TABLE IF NOT EXISTS approvals (id TEXT PRIMARY KEY, run_id TEXT NOT NULL, body TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Checkpoint:
+    """Where a run stands: enough to resume it in another process."""
+
+    run_id: str
+    workflow: str
+    status: CheckpointStatus
+    state: str
+    attempt: int
+    feedback: tuple[str, ...]
+    data: dict[str, Any]
+    steps: int
+    seq: int
+    """The sequence number the next event gets."""
+    cost: float
+    elapsed: float
+    """Simulated seconds the run had taken when saved."""
+    case: Any
+    budget: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Approval:
+    """A request for a human decision, and the decision once made."""
+
+    id: str
+    run_id: str
+    state: str
+    proposal: str
+    requested_at: float
+    deadline: float
+    decision: str | None = None
+    """approve, reject, modify — or None while pending."""
+    by: str | None = None
+    decided_at: float | None = None
+    note: str = ""
+
+
+@runtime_checkable
+class CheckpointStore(ActionStore, Protocol):
+    """A store that also keeps checkpoints, events and approvals (durable runs)."""
+
+    def save(self, checkpoint: Checkpoint, records: list[Record]) -> None:
+        """Commit ``checkpoint`` and the run's ``records`` since the last save, atomically."""
+        ...
+
+    def load(self, run_id: str) -> Checkpoint | None:
+        """The run's last checkpoint."""
+        ...
+
+    def events(self, run_id: str) -> list[Event]:
+        """The run's committed events, in order."""
+        ...
+
+    def approval(self, approval_id: str) -> Approval | None:
+        """An approval request, decided or not."""
+        ...
+
+    def put_approval(self, approval: Approval) -> None:
+        """Record (or update) an approval request."""
+        ...
+
+    def pending(self) -> list[Approval]:
+        """Approval requests still waiting for a decision."""
+        ...
+
+
+class SqliteStore:
+    """Checkpoints, events, the ledger, leases and approvals in one SQLite file.
+
+    Example:
+        >>> store = SqliteStore(":memory:")
+        >>> store.load("run-1") is None
+        True
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
+        self.path = str(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.path!r})"
+
+    # -- checkpoints and events -------------------------------------------------------
+
+    def save(self, checkpoint: Checkpoint, records: list[Record]) -> None:
+        """Commit the checkpoint and the events since the last one in one transaction."""
+        rows = [
+            (
+                run_id,
+                seq,
+                kind,
+                sim_time,
+                wall,
+                state,
+                _json(
+                    {
+                        "kind": kind,
+                        "run_id": run_id,
+                        "seq": seq,
+                        "sim_time": sim_time,
+                        "wall_time": wall,
+                        "state": state,
+                        **fields,
+                    }
+                ),
+            )
+            for kind, run_id, seq, sim_time, wall, state, fields in records
+        ]
+        body = _json(asdict(checkpoint))
+        db = self._db
+        db.execute("BEGIN")
+        try:
+            db.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", (checkpoint.run_id, body))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def load(self, run_id: str) -> Checkpoint | None:
+        """The run's last checkpoint, or None."""
+        row = self._db.execute("SELECT body FROM checkpoints WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        data = json.loads(row[0])
+        data["feedback"] = tuple(data["feedback"])
+        return Checkpoint(**data)
+
+    def runs(self) -> list[Checkpoint]:
+        """Every run's last checkpoint."""
+        ids = [row[0] for row in self._db.execute("SELECT run_id FROM checkpoints ORDER BY rowid")]
+        return [checkpoint for run_id in ids if (checkpoint := self.load(run_id)) is not None]
+
+    def events(self, run_id: str) -> list[Event]:
+        """The run's committed events, in order."""
+        rows = self._db.execute("SELECT body FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
+        return [event_adapter.validate_json(body) for (body,) in rows]
+
+    # -- ledger and leases ------------------------------------------------------------
+
+    def ledger_get(self, key: str) -> LedgerEntry | None:
+        """The ledger entry for ``key``, if any."""
+        row = self._db.execute("SELECT body FROM ledger WHERE key = ?", (key,)).fetchone()
+        return None if row is None else LedgerEntry(**json.loads(row[0]))
+
+    def ledger_put(self, entry: LedgerEntry) -> None:
+        """Commit ``entry`` at once: an applied action must survive a crash that follows."""
+        self._db.execute("INSERT OR REPLACE INTO ledger VALUES (?, ?)", (entry.key, _json(asdict(entry))))
+
+    @property
+    def ledger(self) -> list[LedgerEntry]:
+        """Every entry, in the order first recorded."""
+        return [
+            LedgerEntry(**json.loads(body))
+            for (body,) in self._db.execute("SELECT body FROM ledger ORDER BY rowid")
+        ]
+
+    def leases(self, resource: str) -> list[Lease]:
+        """The leases held on ``resource``."""
+        rows = self._db.execute(
+            "SELECT resource, intent, holder, at FROM leases WHERE resource = ?", (resource,)
+        )
+        return [Lease(resource=r, intent=i, holder=h, at=a) for r, i, h, a in rows]
+
+    def lease(self, lease: Lease) -> None:
+        """Take ``lease``."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)",
+            (lease.resource, lease.holder, lease.intent, lease.at),
+        )
+
+    def release(self, holder: str) -> None:
+        """Drop ``holder``'s leases."""
+        self._db.execute("DELETE FROM leases WHERE holder = ?", (holder,))
+
+    # -- approvals --------------------------------------------------------------------
+
+    def approval(self, approval_id: str) -> Approval | None:
+        """The approval request ``approval_id``, if any."""
+        row = self._db.execute("SELECT body FROM approvals WHERE id = ?", (approval_id,)).fetchone()
+        return None if row is None else Approval(**json.loads(row[0]))
+
+    def put_approval(self, approval: Approval) -> None:
+        """Record (or update) ``approval``."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO approvals VALUES (?, ?, ?)",
+            (approval.id, approval.run_id, _json(asdict(approval))),
+        )
+
+    def pending(self) -> list[Approval]:
+        """Approval requests still waiting for a decision."""
+        rows = self._db.execute("SELECT body FROM approvals ORDER BY rowid")
+        return [a for (body,) in rows if (a := Approval(**json.loads(body))).decision is None]
+
+
+def _json(value: Any) -> str:
+    try:
+        return pydantic_core.to_json(value).decode()
+    except pydantic_core.PydanticSerializationError as exc:
+        raise RunError(
+            f"cannot checkpoint a value that is not JSON: {exc}; keep run data and cases JSON-able"
+        ) from exc
