@@ -9,7 +9,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .budget import Budget
 from .checkpoint import CheckpointStore
@@ -96,7 +96,7 @@ class _Run:
         self.step: StepContext | None = None
         # Durable runs checkpoint at every transition; `saved` is how far into the
         # trace's records the last checkpoint took this run's events.
-        self.durable: CheckpointStore | None = store if _durable(store) else None
+        self.durable = cast("CheckpointStore", store) if _durable(store) else None
         self.saved = 0
         self.workflow = ""
         self.seq = 0

@@ -281,7 +281,7 @@ async def _drive(wf: Workflow, run: _Run, state: str, attempt: int, feedback: li
                 return _exceeded(wf, run, state, "cost", max_cost, run.cost)
             if timed_out and deadline is not None and loop.time() >= deadline:
                 return _exceeded(wf, run, state, "duration", budget.max_duration, run.elapsed())
-            if type(error) is RunPaused:
+            if error is not None and type(error) is RunPaused:
                 if not durable:
                     error = RunError(
                         f"{state!r} paused for approval, but the run's store {run.store!r} is not durable"
@@ -289,7 +289,7 @@ async def _drive(wf: Workflow, run: _Run, state: str, attempt: int, feedback: li
                 else:
                     _checkpoint(run, "paused", state, attempt, feedback)
                     return _finish(run, "paused", state, str(error))
-            if type(error) is EscalationRequired and wf.escalate_to is not None:
+            if error is not None and type(error) is EscalationRequired and wf.escalate_to is not None:
                 # A forced trigger: to the escalation state, whatever the confidence.
                 _escalate(run, state, wf.escalate_to, error.trigger, error.detail)
                 state, attempt, feedback = wf.escalate_to, 1, []
