@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -289,7 +290,7 @@ def test_context_gives_case_data_clock_rng_and_ids() -> None:
         "data": {"found": 1},
         "now": 1042.0,
         "elapsed": 42.0,
-        "draw": Sim(seed=5).rng(f"{result.run_id}/decide").random(),
+        "draw": random.Random(Sim(seed=5).seed_for(f"{result.run_id}/decide/2")).random(),
         "ticket": "ticket-5-1",
         "step": 2,
         "run_id": "run-5-1",

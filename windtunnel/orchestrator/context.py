@@ -211,9 +211,12 @@ class StepContext:
 
     @property
     def rng(self) -> random.Random:
-        """This state's random stream within this run, from the runtime."""
+        """This step's random stream, from the runtime: named by run, state and step
+        number, so that a step run again after a crash draws what it drew before."""
         if self._rng is None:
-            self._rng = self._run.env.rng(f"{self._run.run_id}/{self.state}")
+            run = self._run
+            # Not a cached stream: one per step would pile up in the runtime.
+            self._rng = random.Random(run.env.seed_for(f"{run.run_id}/{self.state}/{run.steps}"))
         return self._rng
 
     def stream(self, name: str) -> random.Random:

@@ -287,6 +287,9 @@ async def _drive(wf: Workflow, run: _Run, state: str, attempt: int, feedback: li
                         f"{state!r} paused for approval, but the run's store {run.store!r} is not durable"
                     )
                 else:
+                    # The step runs again on resume: it does not count twice, and it
+                    # keeps its step number (approval ids depend on it).
+                    run.steps -= 1
                     _checkpoint(run, "paused", state, attempt, feedback)
                     return _finish(run, "paused", state, str(error))
             if error is not None and type(error) is EscalationRequired and wf.escalate_to is not None:

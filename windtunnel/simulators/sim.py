@@ -78,6 +78,10 @@ class Sim:
             stream = self._streams[name] = random.Random(derive_seed(self.seed, name))
         return stream
 
+    def seed_for(self, name: str) -> int:
+        """The seed of stream ``name`` (as :meth:`rng` would use), without caching a stream."""
+        return derive_seed(self.seed, name)
+
     def new_id(self, prefix: str) -> str:
         """A new id such as ``run-7-1``: unique within this sim and across seeds."""
         count = self._counters.get(prefix, 0) + 1

@@ -1,0 +1,120 @@
+"""Human approvals that pause a run durably, and the decisions that resume it.
+
+An approval state's handler (:func:`approval_gate`) records a request in the
+run's checkpoint store and pauses the run: the engine checkpoints it and returns
+with status ``paused``, so the caller may exit. A decision (:func:`decide`) is
+recorded in the same store; :func:`~windtunnel.orchestrator.resume` then runs the
+approval state again, which finds the decision and moves on. A request still
+undecided at its deadline follows the declared fail-safe (``on_timeout``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Literal, TypeAlias
+
+from .checkpoint import Approval, CheckpointStore
+from .context import StepContext
+from .errors import RunError, RunPaused
+from .workflow import Handler, Outcome
+
+__all__ = ["Decision", "approval_gate", "decide"]
+
+Decision: TypeAlias = Literal["approve", "reject", "modify"]
+
+
+def approval_gate(
+    *,
+    approve: str,
+    reject: str,
+    on_timeout: str,
+    timeout: float,
+    modify: str | None = None,
+    proposal: Callable[[StepContext], str] | None = None,
+    resources: Callable[[StepContext], Sequence[str]] | None = None,
+) -> Handler:
+    """A state handler that asks a human and pauses the run until someone decides.
+
+    Args:
+        approve, reject, modify: the next state for each decision (``modify`` goes
+            to ``reject``'s state when not given).
+        on_timeout: the fail-safe state when nobody decided within ``timeout``
+            simulated seconds (typically: do not act, escalate further).
+        proposal: what the human is asked, from the step context; the run's data by default.
+        resources: resources an approval authorizes (e.g. ``["host:db-01"]``): the
+            action executor applies high-impact actions on them without escalating.
+    """
+
+    async def gate(ctx: StepContext) -> Outcome:
+        store = ctx.store
+        if not isinstance(store, CheckpointStore):
+            raise RunError(
+                f"{ctx.state!r} asks for approval, but the run's store {store!r} cannot pause a run"
+            )
+        approval_id = f"{ctx.run_id}:{ctx.state}:{ctx.step}"
+        request = store.approval(approval_id)
+        now = ctx.now()
+        if request is None:
+            text = proposal(ctx) if proposal is not None else f"proceed with {dict(ctx.data)!r}"
+            request = Approval(
+                id=approval_id,
+                run_id=ctx.run_id,
+                state=ctx.state,
+                proposal=text,
+                requested_at=now,
+                deadline=now + timeout,
+            )
+            store.put_approval(request)
+            ctx.emit("approval_requested", approval_id=approval_id, proposal=text, deadline=request.deadline)
+            raise RunPaused(f"run {ctx.run_id!r} waits for approval {approval_id!r}")
+        if request.decision is None:
+            if now < request.deadline:
+                raise RunPaused(f"run {ctx.run_id!r} still waits for approval {approval_id!r}")
+            waited = now - request.requested_at
+            ctx.emit(
+                "approval_decided",
+                approval_id=approval_id,
+                decision="timeout",
+                by=None,
+                waited=waited,
+                next=on_timeout,
+            )
+            return Outcome(next=on_timeout, data={"approval": "timeout", "fail_safe": on_timeout})
+        target = {"approve": approve, "reject": reject, "modify": modify or reject}[request.decision]
+        waited = (request.decided_at or now) - request.requested_at
+        ctx.emit(
+            "approval_decided",
+            approval_id=approval_id,
+            decision=request.decision,
+            by=request.by,
+            waited=waited,
+            next=target,
+        )
+        data: dict[str, object] = {"approval": request.decision, "approved_by": request.by}
+        if request.decision == "approve" and resources is not None:
+            data["approved"] = list(resources(ctx))
+        return Outcome(next=target, confidence=1.0, data=data)
+
+    return gate
+
+
+def decide(
+    store: CheckpointStore, approval_id: str, decision: Decision, *, by: str, at: float, note: str = ""
+) -> Approval:
+    """Record a human's ``decision`` on a pending request; resume the run afterwards.
+
+    Raises:
+        RunError: for an unknown request, one already decided, or an unknown decision.
+    """
+    request = store.approval(approval_id)
+    if request is None:
+        pending = [a.id for a in store.pending()]
+        raise RunError(f"no approval request {approval_id!r}; pending: {pending}")
+    if request.decision is not None:
+        raise RunError(f"approval {approval_id!r} was already decided: {request.decision} by {request.by}")
+    if decision not in ("approve", "reject", "modify"):
+        raise RunError(f"decision={decision!r} must be 'approve', 'reject' or 'modify'")
+    decided = replace(request, decision=decision, by=by, decided_at=at, note=note)
+    store.put_approval(decided)
+    return decided
