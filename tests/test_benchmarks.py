@@ -18,6 +18,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
         ("bench_engine.py", ["20"], {"windtunnel_us", "floor_us", "langgraph_us", "speedup_vs_langgraph"}),
         ("bench_clock.py", ["3"], {"wall_ms", "compression"}),
         ("bench_agent.py", ["10"], {"direct_us", "sdk_us"}),
+        ("bench_durable.py", ["20"], {"windtunnel_tps", "langgraph_tps", "ratio_vs_langgraph"}),
     ],
 )
 def test_benchmark_prints_its_summary(script: str, args: list[str], keys: set[str]) -> None:

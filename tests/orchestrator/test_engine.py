@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import contextlib
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 

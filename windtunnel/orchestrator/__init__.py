@@ -9,9 +9,11 @@ time comes from the running event loop, randomness and ids from a ``Runtime``.
 from .actions import ActionSpec, Impact
 from .agent import DEFAULT_PRICES, LLMAgent, render_context, submit_spec
 from .anthropic_model import AnthropicModel
+from .approvals import Decision, approval_gate, decide
 from .budget import Budget
+from .checkpoint import Approval, Checkpoint, CheckpointStatus, CheckpointStore, SqliteStore
 from .context import StepContext, current_step
-from .engine import RunResult, active_runs, run
+from .engine import RunResult, active_runs, resume, run
 from .errors import (
     AgentError,
     BudgetExhausted,
@@ -26,6 +28,7 @@ from .errors import (
     ModelTimeout,
     Problem,
     RunError,
+    RunPaused,
     SimulationError,
     TraceError,
     WindtunnelError,
@@ -38,6 +41,8 @@ from .events import (
     ActionVerified,
     AgentNudged,
     AgentProblem,
+    ApprovalDecided,
+    ApprovalRequested,
     BudgetExceeded,
     ConflictDetected,
     ConflictPolicy,
@@ -50,6 +55,7 @@ from .events import (
     ModelCalled,
     PolicyAction,
     RunFinished,
+    RunResumed,
     RunStarted,
     RunStatus,
     StateEntered,
@@ -65,6 +71,7 @@ from .events import (
     event_adapter,
 )
 from .executor import ActionPolicy, action_key, execute_action
+from .ladder import HUMAN_TIER, Ladder, LadderAgent, Rung
 from .model import (
     ContentBlock,
     Message,
@@ -96,6 +103,7 @@ __all__ = [
     "DEFAULT_PRICES",
     "DEFAULT_PRICES_AS_OF",
     "EVENT_TYPES",
+    "HUMAN_TIER",
     "SUBMIT",
     "ActionApplied",
     "ActionCompensated",
@@ -107,13 +115,20 @@ __all__ = [
     "AgentNudged",
     "AgentProblem",
     "AnthropicModel",
+    "Approval",
+    "ApprovalDecided",
+    "ApprovalRequested",
     "Budget",
     "BudgetExceeded",
     "BudgetExhausted",
+    "Checkpoint",
+    "CheckpointStatus",
+    "CheckpointStore",
     "CircuitBreaker",
     "ConflictDetected",
     "ConflictPolicy",
     "ContentBlock",
+    "Decision",
     "Escalated",
     "EscalationRequired",
     "EscalationTrigger",
@@ -125,6 +140,8 @@ __all__ = [
     "Impact",
     "JsonlSink",
     "LLMAgent",
+    "Ladder",
+    "LadderAgent",
     "Lease",
     "LedgerEntry",
     "LedgerStatus",
@@ -152,12 +169,16 @@ __all__ = [
     "RetryPolicy",
     "RunError",
     "RunFinished",
+    "RunPaused",
     "RunResult",
+    "RunResumed",
     "RunStarted",
     "RunStatus",
+    "Rung",
     "Runtime",
     "SimulationError",
     "SqliteSink",
+    "SqliteStore",
     "StateEntered",
     "StateSpec",
     "StepContext",
@@ -189,10 +210,12 @@ __all__ = [
     "WorkflowError",
     "action_key",
     "active_runs",
+    "approval_gate",
     "block_from_api",
     "block_to_api",
     "call_tool",
     "current_step",
+    "decide",
     "default_store",
     "event_adapter",
     "events_frame",
@@ -204,6 +227,7 @@ __all__ = [
     "request_to_api",
     "response_from_api",
     "response_to_api",
+    "resume",
     "run",
     "run_tool",
     "submit_spec",

@@ -65,6 +65,8 @@ class Checkpoint:
     """Simulated seconds the run had taken when saved."""
     case: Any
     budget: dict[str, Any]
+    incarnation: int = 0
+    """0 for the run's first life; one more at every resume."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,7 +199,7 @@ class SqliteStore:
     def ledger_get(self, key: str) -> LedgerEntry | None:
         """The ledger entry for ``key``, if any."""
         row = self._db.execute("SELECT body FROM ledger WHERE key = ?", (key,)).fetchone()
-        return None if row is None else LedgerEntry(**json.loads(row[0]))
+        return None if row is None else _entry(row[0])
 
     def ledger_put(self, entry: LedgerEntry) -> None:
         """Commit ``entry`` at once: an applied action must survive a crash that follows."""
@@ -206,10 +208,7 @@ class SqliteStore:
     @property
     def ledger(self) -> list[LedgerEntry]:
         """Every entry, in the order first recorded."""
-        return [
-            LedgerEntry(**json.loads(body))
-            for (body,) in self._db.execute("SELECT body FROM ledger ORDER BY rowid")
-        ]
+        return [_entry(body) for (body,) in self._db.execute("SELECT body FROM ledger ORDER BY rowid")]
 
     def leases(self, resource: str) -> list[Lease]:
         """The leases held on ``resource``."""
@@ -247,6 +246,12 @@ class SqliteStore:
         """Approval requests still waiting for a decision."""
         rows = self._db.execute("SELECT body FROM approvals ORDER BY rowid")
         return [a for (body,) in rows if (a := Approval(**json.loads(body))).decision is None]
+
+
+def _entry(body: str) -> LedgerEntry:
+    data = json.loads(body)
+    data["events"] = tuple((kind, fields) for kind, fields in data["events"])
+    return LedgerEntry(**data)
 
 
 def _json(value: Any) -> str:

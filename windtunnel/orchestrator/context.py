@@ -53,8 +53,10 @@ class _Run:
         "data",
         "durable",
         "env",
+        "incarnation",
         "local",
         "loop",
+        "resumed_seq",
         "run_id",
         "saved",
         "seq",
@@ -99,6 +101,10 @@ class _Run:
         self.durable = cast("CheckpointStore", store) if _durable(store) else None
         self.saved = 0
         self.workflow = ""
+        # A resumed run's life number, and the first sequence number after the
+        # checkpoint it resumed from (events from there on were lost with a crash).
+        self.incarnation = 0
+        self.resumed_seq = 0
         self.seq = 0
         self.steps = 0
         self.cost = 0.0

@@ -192,6 +192,7 @@ async def resume(
     state.data = dict(checkpoint.data)
     state.started = loop.time() - checkpoint.elapsed
     state.saved = len(trace.records)  # what was loaded is committed already
+    state.incarnation, state.resumed_seq = checkpoint.incarnation + 1, checkpoint.seq
     state.emit(
         "run_resumed",
         checkpoint.state,
@@ -437,6 +438,7 @@ def _checkpoint(run: _Run, status: Any, state: str, attempt: int, feedback: list
             elapsed=run.elapsed(),
             case=run.case,
             budget=run.budget.model_dump(),
+            incarnation=run.incarnation,
         ),
         mine,
     )

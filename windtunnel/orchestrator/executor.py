@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -27,7 +27,7 @@ from .context import StepContext
 from .errors import EscalationRequired
 from .events import ConflictPolicy
 from .model import ToolResultBlock, ToolUseBlock
-from .store import ActionStore, Lease, LedgerEntry
+from .store import ActionStore, Lease, LedgerEntry, LedgerStatus
 
 __all__ = ["ActionPolicy", "action_key", "execute_action"]
 
@@ -82,8 +82,19 @@ async def execute_action(
     resource = action.resource(args)
     common = {"tool": tool.name, "key": key, "resource": resource}
 
+    run = ctx._run
     entry = store.ledger_get(key)
     if entry is not None and entry.status != "compensated":
+        if entry.incarnation < run.incarnation and entry.seq >= run.resumed_seq:
+            # Applied in a life of the run that crashed before its next checkpoint:
+            # its events were lost with it. Record them again; do not apply again.
+            for kind, fields in entry.events:
+                ctx.emit(kind, **fields)
+            # Recorded in this life now: a later call of the same action is a plain repeat.
+            store.ledger_put(replace(entry, incarnation=run.incarnation))
+            if entry.status == "applied" and not entry.verified:
+                await _verified_or_escalate(ctx, action, args, policy, common)
+            return _result(use, entry.output)
         ctx.emit(
             "action_applied", **common, intent=action.intent, noop=entry.status == "noop", from_ledger=True
         )
@@ -96,21 +107,45 @@ async def execute_action(
     if refused is not None:
         return ToolResultBlock(tool_use_id=use.id, content=f"refused: {refused}", is_error=True)
 
+    mark, first_seq = len(ctx.trace.records), run.seq
+
+    def record(status: LedgerStatus, *, verified: bool, output: str) -> None:
+        # Committed at once, with the action's events so far: a crash after this
+        # point must not apply the action again, nor lose what it recorded.
+        events = tuple((rec[0], rec[6]) for rec in ctx.trace.records[mark:] if rec[1] == run.run_id)
+        store.ledger_put(
+            LedgerEntry(
+                key=key,
+                run_id=run.run_id,
+                tool=tool.name,
+                resource=resource,
+                intent=action.intent,
+                status=status,
+                verified=verified,
+                at=ctx.now(),
+                seq=first_seq,
+                incarnation=run.incarnation,
+                output=output,
+                events=events,
+            )
+        )
+
     if await action.precheck(args):
         ctx.emit("action_applied", **common, intent=action.intent, noop=True, from_ledger=False)
-        store.ledger_put(_entry(ctx, key, tool.name, resource, action.intent, "noop", verified=True))
-        return _result(use, f"no-op: {resource} was already in the desired state ({action.intent})")
+        output = f"no-op: {resource} was already in the desired state ({action.intent})"
+        record("noop", verified=True, output=output)
+        return _result(use, output)
 
     for round_ in range(policy.reapply + 1):
         result = await run_tool(ctx, tool, args, use)
         if result.is_error:
             return result
-        store.ledger_put(_entry(ctx, key, tool.name, resource, action.intent, "applied", verified=False))
         ctx.emit("action_applied", **common, intent=action.intent, noop=False, from_ledger=False)
+        record("applied", verified=False, output=result.content)
         attempts = await _verify(ctx, action, args, policy)
         if attempts > 0:
             ctx.emit("action_verified", **common, attempts=attempts)
-            store.ledger_put(_entry(ctx, key, tool.name, resource, action.intent, "applied", verified=True))
+            record("applied", verified=True, output=result.content)
             return result
         last = round_ == policy.reapply
         step = (
@@ -126,9 +161,7 @@ async def execute_action(
             except Exception:
                 ok = False
             ctx.emit("action_compensated", **common, ok=ok)
-            store.ledger_put(
-                _entry(ctx, key, tool.name, resource, action.intent, "compensated", verified=False)
-            )
+            record("compensated", verified=False, output=result.content)
     raise EscalationRequired(
         "verification_failed",
         f"{tool.name} on {resource} did not verify after {policy.reapply + 1} application(s)",
@@ -180,6 +213,18 @@ async def _take_lease(
         raise EscalationRequired("conflict", detail)  # escalate, or waited in vain
 
 
+async def _verified_or_escalate(
+    ctx: StepContext, action: Any, args: BaseModel, policy: ActionPolicy, common: dict[str, str]
+) -> None:
+    """Verify an action that a crash interrupted before its verification."""
+    attempts = await _verify(ctx, action, args, policy)
+    if attempts:
+        ctx.emit("action_verified", **common, attempts=attempts)
+        return
+    ctx.emit("verification_failed", **common, attempts=policy.verify_attempts, action="escalate")
+    raise EscalationRequired("verification_failed", f"{common['resource']} did not verify after a resume")
+
+
 async def _verify(ctx: StepContext, action: Any, args: BaseModel, policy: ActionPolicy) -> int:
     """Read back until the action shows; the number of reads it took, or 0."""
     delay = policy.verify_delay
@@ -190,21 +235,6 @@ async def _verify(ctx: StepContext, action: Any, args: BaseModel, policy: Action
             await asyncio.sleep(delay)
             delay *= 2
     return 0
-
-
-def _entry(
-    ctx: StepContext, key: str, tool: str, resource: str, intent: str, status: Any, *, verified: bool
-) -> LedgerEntry:
-    return LedgerEntry(
-        key=key,
-        run_id=ctx.run_id,
-        tool=tool,
-        resource=resource,
-        intent=intent,
-        status=status,
-        verified=verified,
-        at=ctx.now(),
-    )
 
 
 def _result(use: ToolUseBlock, text: str) -> ToolResultBlock:

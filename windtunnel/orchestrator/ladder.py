@@ -67,10 +67,10 @@ class Ladder:
     """Ordered tiers, each with a confidence threshold, optionally ending with a human.
 
     Example:
-        >>> Ladder([Rung(tier="small", threshold=0.85)])
+        >>> Ladder([Rung(tier="human")], human_state="escalate")
         Traceback (most recent call last):
         ...
-        ValueError: invalid ladder: rung 0 ('small') has no model, so it is the human rung, which must be last
+        ValueError: invalid ladder: it has no rung with a model; give at least one Rung a model
     """
 
     __slots__ = ("human_state", "rungs")
@@ -91,11 +91,6 @@ class Ladder:
         problems = _check(self.rungs, human_state)
         if problems:
             raise ValueError("invalid ladder: " + "; ".join(problems))
-
-    @property
-    def models(self) -> tuple[Rung, ...]:
-        """The rungs that have a model, in order."""
-        return tuple(rung for rung in self.rungs if not rung.human)
 
     @property
     def human_tier(self) -> str:
@@ -127,13 +122,13 @@ def _check(rungs: tuple[Rung, ...], human_state: str | None) -> list[str]:
             seen[rung.tier] = index
         if rung.human:
             if index != len(rungs) - 1:
-                problems.append(f"{where} has no model, so it is the human rung, which must be last")
+                problems.append(f"{where} has no model; only the last rung, the human rung, may have none")
             continue
         threshold = rung.threshold
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
             problems.append(f"{where}: threshold={threshold!r} must be a number in [0, 1]")
     if all(isinstance(rung, Rung) and rung.human for rung in rungs):
-        problems.append("it has no rung with a model; a human rung alone decides nothing")
+        problems.append("it has no rung with a model; give at least one Rung a model")
     if human_state is not None and (not isinstance(human_state, str) or not human_state):
         problems.append(f"human_state={human_state!r} must be a non-empty state name or None")
     return problems
@@ -183,10 +178,15 @@ class LadderAgent:
             (
                 rung,
                 LLMAgent(
-                    model=rung.model, system=system, tools=registry, allow=allow, tier=rung.tier, **agent_kwargs
+                    model=rung.model,
+                    system=system,
+                    tools=registry,
+                    allow=allow,
+                    tier=rung.tier,
+                    **agent_kwargs,
                 ),
             )
-            for rung in ladder.models
+            for rung in ladder.rungs
             if rung.model is not None
         )
         """Each model rung and the agent that plays it."""
@@ -222,7 +222,12 @@ class LadderAgent:
                 )
                 proposed = {"tier": rung.tier, "next": outcome.next, "confidence": confidence, **outcome.data}
             ctx.emit(
-                "escalated", trigger=trigger, to=above, from_tier=rung.tier, confidence=confidence, detail=detail
+                "escalated",
+                trigger=trigger,
+                to=above,
+                from_tier=rung.tier,
+                confidence=confidence,
+                detail=detail,
             )
         state = self.ladder.human_state
         if state is not None and state in ctx.allowed:

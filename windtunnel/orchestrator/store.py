@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 __all__ = ["ActionStore", "Lease", "LedgerEntry", "LedgerStatus", "MemoryStore", "default_store"]
 
@@ -29,6 +29,14 @@ class LedgerEntry:
     status: LedgerStatus
     verified: bool
     at: float
+    seq: int = 0
+    """The run's sequence number when the action started."""
+    incarnation: int = 0
+    """Which life of the run recorded it: 0, then one more at every resume."""
+    output: str = ""
+    """What the tool answered, returned again when the action is found here."""
+    events: tuple[tuple[str, dict[str, Any]], ...] = ()
+    """The action's events (kind, fields): recorded again if a crash lost them."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,196 @@
+"""Durable runs: checkpoints at every transition, resume after a crash or a killed
+process with nothing applied twice and no event lost, and approvals that pause."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from windtunnel.evals import trace_complete
+from windtunnel.orchestrator import (
+    Outcome,
+    RunError,
+    SqliteStore,
+    StepContext,
+    Trace,
+    Workflow,
+    approval_gate,
+    decide,
+    resume,
+    run,
+)
+from windtunnel.simulators import Fault, FaultInjector, FaultPlan, Sim, SimulatedCrash
+
+from .durable_kit import STATES, FileFirewall, durable_workflow
+
+SEED = 11
+
+
+def uninterrupted(tmp: Path) -> tuple[set[str], list[tuple[str, str, str]], list[str]]:
+    firewall = FileFirewall(tmp / "clean.json")
+    store = SqliteStore(":memory:")
+    sim = Sim(seed=SEED)
+    result = sim.run(run(durable_workflow(firewall), env=sim, store=store))
+    assert result.status == "completed"
+    effects = [(e.tool, e.resource, e.status) for e in store.ledger]
+    return firewall.blocked(), effects, [e.kind for e in result.trace]
+
+
+@pytest.mark.parametrize("k", range(1, len(STATES) + 1))
+def test_resume_after_a_crash_at_every_transition(tmp_path: Path, k: int) -> None:
+    clean_world, clean_effects, clean_kinds = uninterrupted(tmp_path)
+
+    firewall = FileFirewall(tmp_path / "crashed.json")
+    store = SqliteStore(tmp_path / "runs.sqlite")
+    sim = Sim(seed=SEED)
+    injector = FaultInjector(
+        FaultPlan(faults=[Fault(id="kill", kind="crash", target="run", at_transition=k)]), rng=sim.rng
+    )
+    trace = Trace(injector)
+    with pytest.raises(SimulatedCrash):
+        sim.run(run(durable_workflow(firewall), env=sim, store=store, trace=trace))
+    [checkpoint] = store.runs()
+    assert checkpoint.status == "running"
+    assert checkpoint.state == STATES[k - 1]  # the state whose transition was lost runs again
+
+    result = sim.run(resume(durable_workflow(firewall), checkpoint.run_id, env=sim, store=store))
+    assert result.status == "completed"
+    # The same world and the same side effects as the run that never crashed...
+    assert firewall.blocked() == clean_world
+    assert [(e.tool, e.resource, e.status) for e in store.ledger] == clean_effects
+    # ...each action applied once...
+    applied = [e for e in result.trace.query(kind="action_applied") if not e.from_ledger and not e.noop]  # type: ignore[union-attr]
+    assert len({e.key for e in applied}) == len(applied)  # type: ignore[union-attr]
+    # ...and every event once, in order: the committed ones and those of the resumed run.
+    assert trace_complete(result.trace.events) == []
+    kinds = [kind for kind in (e.kind for e in result.trace) if kind != "run_resumed"]
+    assert kinds == clean_kinds
+
+
+def test_resume_after_a_killed_process(tmp_path: Path) -> None:
+    clean_world, clean_effects, _ = uninterrupted(tmp_path)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from pathlib import Path
+        from tests.orchestrator.durable_kit import FileFirewall, durable_workflow
+        from windtunnel.orchestrator import SqliteStore, run
+        from windtunnel.simulators import Sim
+        sim = Sim(seed={SEED})
+        store = SqliteStore(Path({str(tmp_path / "killed.sqlite")!r}))
+        firewall = FileFirewall(Path({str(tmp_path / "killed.json")!r}))
+        sim.run(run(durable_workflow(firewall, kill_at="s3"), env=sim, store=store))
+        """
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert killed.returncode == 17, killed.stderr
+
+    store = SqliteStore(tmp_path / "killed.sqlite")
+    [checkpoint] = store.runs()
+    assert (checkpoint.status, checkpoint.state) == ("running", "s3")
+    firewall = FileFirewall(tmp_path / "killed.json")
+    sim = Sim(seed=SEED)
+    result = sim.run(resume(durable_workflow(firewall), checkpoint.run_id, env=sim, store=store))
+    assert result.status == "completed"
+    assert firewall.blocked() == clean_world
+    assert [(e.tool, e.resource, e.status) for e in store.ledger] == clean_effects
+    assert trace_complete(result.trace.events) == []
+
+
+def approval_workflow(timeout: float = 3600.0) -> Workflow:
+    async def propose(ctx: StepContext) -> Outcome:
+        return Outcome(next="approve", data={"proposal": "isolate db-01"})
+
+    async def act(ctx: StepContext) -> Outcome:
+        return Outcome(next="done", data={"acted": True})
+
+    async def hold(ctx: StepContext) -> Outcome:
+        return Outcome(next="held", data={"acted": False})
+
+    return Workflow(
+        name="approvals",
+        states={
+            "propose": propose,
+            "approve": approval_gate(
+                approve="act",
+                reject="hold",
+                on_timeout="hold",
+                timeout=timeout,
+                resources=lambda ctx: ["host:db-01"],
+            ),
+            "act": act,
+            "hold": hold,
+        },
+        transitions={"propose": ["approve"], "approve": ["act", "hold"], "act": ["done"], "hold": ["held"]},
+        initial="propose",
+        terminal=["done", "held"],
+    )
+
+
+@pytest.mark.parametrize(("decision", "final"), [("approve", "done"), ("reject", "held")])
+def test_approval_pauses_durably_and_a_decision_resumes(tmp_path: Path, decision: str, final: str) -> None:
+    store = SqliteStore(tmp_path / "approvals.sqlite")
+    sim = Sim(seed=1)
+    paused = sim.run(run(approval_workflow(), env=sim, store=store))
+    assert (paused.status, paused.final_state) == ("paused", "approve")
+    [pending] = store.pending()
+    assert pending.proposal.startswith("proceed with")
+
+    # Later — another process, even — a human decides, and the run goes on.
+    sim.run(__import__("asyncio").sleep(600))
+    decide(store, pending.id, decision, by="alice", at=sim.now)  # type: ignore[arg-type]
+    done = sim.run(
+        resume(approval_workflow(), paused.run_id, env=sim, store=SqliteStore(tmp_path / "approvals.sqlite"))
+    )
+    assert (done.status, done.final_state) == ("completed", final)
+    [decided] = done.trace.query(kind="approval_decided")
+    assert (decided.decision, decided.by, decided.waited) == (decision, "alice", 600.0)  # type: ignore[union-attr]
+    assert [e.kind for e in done.trace if e.kind.startswith(("approval", "run_"))] == [
+        "run_started",
+        "approval_requested",
+        "run_resumed",
+        "approval_decided",
+        "run_finished",
+    ]
+    assert trace_complete(done.trace.events) == []
+    if decision == "approve":
+        assert done.data["approved"] == ["host:db-01"]
+
+
+def test_an_undecided_approval_times_out_to_the_fail_safe(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "approvals.sqlite")
+    sim = Sim(seed=1)
+    paused = sim.run(run(approval_workflow(timeout=1800), env=sim, store=store))
+    early = sim.run(resume(approval_workflow(timeout=1800), paused.run_id, env=sim, store=store))
+    assert early.status == "paused"  # nobody answered, and the deadline is not there yet
+    sim.run(__import__("asyncio").sleep(1800))
+    late = sim.run(resume(approval_workflow(timeout=1800), paused.run_id, env=sim, store=store))
+    assert (late.status, late.final_state, late.data["approval"]) == ("completed", "held", "timeout")
+
+
+def test_resume_errors(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "x.sqlite")
+    sim = Sim(seed=1)
+    with pytest.raises(RunError, match="no checkpoint for run_id='nope'"):
+        sim.run(resume(approval_workflow(), "nope", env=sim, store=store))
+    paused = sim.run(run(approval_workflow(), env=sim, store=store))
+    decide(store, store.pending()[0].id, "approve", by="bob", at=sim.now)
+    sim.run(resume(approval_workflow(), paused.run_id, env=sim, store=store))
+    with pytest.raises(RunError, match="already ended"):
+        sim.run(resume(approval_workflow(), paused.run_id, env=sim, store=store))
+    with pytest.raises(RunError, match="was already decided: approve by bob"):
+        decide(store, store.approval(f"{paused.run_id}:approve:2").id, "reject", by="eve", at=0.0)  # type: ignore[union-attr]
+
+
+def test_pausing_needs_a_durable_store() -> None:
+    sim = Sim(seed=1)
+    result = sim.run(run(approval_workflow(), env=sim))
+    [failed] = result.trace.query(kind="handler_failed")[:1]
+    assert "cannot pause a run" in failed.message  # type: ignore[union-attr]
