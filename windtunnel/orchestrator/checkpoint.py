@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
@@ -164,7 +164,7 @@ class SqliteStore:
             )
             for kind, run_id, seq, sim_time, wall, state, fields in records
         ]
-        body = _json(asdict(checkpoint))
+        body = _json(checkpoint)
         db = self._db
         db.execute("BEGIN")
         try:
@@ -203,7 +203,7 @@ class SqliteStore:
 
     def ledger_put(self, entry: LedgerEntry) -> None:
         """Commit ``entry`` at once: an applied action must survive a crash that follows."""
-        self._db.execute("INSERT OR REPLACE INTO ledger VALUES (?, ?)", (entry.key, _json(asdict(entry))))
+        self._db.execute("INSERT OR REPLACE INTO ledger VALUES (?, ?)", (entry.key, _json(entry)))
 
     @property
     def ledger(self) -> list[LedgerEntry]:
@@ -226,7 +226,9 @@ class SqliteStore:
 
     def release(self, holder: str) -> None:
         """Drop ``holder``'s leases."""
-        self._db.execute("DELETE FROM leases WHERE holder = ?", (holder,))
+        # Most runs hold no lease: a read costs far less than a write transaction.
+        if self._db.execute("SELECT 1 FROM leases WHERE holder = ? LIMIT 1", (holder,)).fetchone():
+            self._db.execute("DELETE FROM leases WHERE holder = ?", (holder,))
 
     # -- approvals --------------------------------------------------------------------
 
@@ -239,7 +241,7 @@ class SqliteStore:
         """Record (or update) ``approval``."""
         self._db.execute(
             "INSERT OR REPLACE INTO approvals VALUES (?, ?, ?)",
-            (approval.id, approval.run_id, _json(asdict(approval))),
+            (approval.id, approval.run_id, _json(approval)),
         )
 
     def pending(self) -> list[Approval]:

@@ -323,7 +323,8 @@ async def _drive(wf: Workflow, run: _Run, state: str, attempt: int, feedback: li
                         state, attempt = target, 1
                         if feedback:
                             feedback = []
-                        if durable:
+                        # Into a terminal state, the finishing checkpoint follows at once.
+                        if durable and state in specs:
                             _checkpoint(run, "running", state, attempt, feedback)
                         continue
                     action, route = _decide(wf.on_refused, attempt)
