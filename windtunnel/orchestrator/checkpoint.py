@@ -67,6 +67,10 @@ class Checkpoint:
     budget: dict[str, Any]
     incarnation: int = 0
     """0 for the run's first life; one more at every resume."""
+    started: float = 0.0
+    """The event loop's clock when the run started."""
+    saved_at: float = 0.0
+    """The event loop's clock when this checkpoint was saved."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

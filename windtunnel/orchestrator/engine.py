@@ -190,7 +190,10 @@ async def resume(
     )
     state.seq, state.steps, state.cost = checkpoint.seq, checkpoint.steps, checkpoint.cost
     state.data = dict(checkpoint.data)
-    state.started = loop.time() - checkpoint.elapsed
+    # On the same clock (the same simulation, or the machine's monotonic clock) the
+    # time spent stopped counts; on another, only the time the run had run.
+    now = loop.time()
+    state.started = checkpoint.started if now >= checkpoint.saved_at else now - checkpoint.elapsed
     state.saved = len(trace.records)  # what was loaded is committed already
     state.incarnation, state.resumed_seq = checkpoint.incarnation + 1, checkpoint.seq
     state.emit(
@@ -440,6 +443,8 @@ def _checkpoint(run: _Run, status: Any, state: str, attempt: int, feedback: list
             case=run.case,
             budget=run.budget.model_dump(),
             incarnation=run.incarnation,
+            started=run.started,
+            saved_at=run.loop.time(),
         ),
         mine,
     )
