@@ -220,8 +220,10 @@ async def _go(
     finally:
         _CURRENT.reset(token)
         del active[state.run_id]
-        if result is None or result.status != "paused":
-            state.store.release(state.run_id)  # a paused run keeps its leases
+        # A paused run keeps its leases, and so does one that died (as a killed
+        # process would): its resumption takes them up again.
+        if result is not None and result.status != "paused":
+            state.store.release(state.run_id)
         state.trace.flush()
 
 

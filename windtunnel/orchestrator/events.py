@@ -237,7 +237,8 @@ class ActionApplied(EventBase):
     resource: str = Field(description="What the action touches, e.g. 'ip:203.0.113.9'.")
     intent: str = Field(description="What it does to the resource, e.g. 'block'.")
     noop: bool = Field(description="True when the precheck found it already done.")
-    from_ledger: bool = Field(description="True when the ledger showed it applied before (a resume).")
+    from_ledger: bool = Field(description="True when the ledger showed it applied before.")
+    attempt: int = Field(1, description="2 and up: applied again after its verification failed.")
 
 
 class ActionVerified(EventBase):

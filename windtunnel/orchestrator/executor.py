@@ -140,7 +140,14 @@ async def execute_action(
         result = await run_tool(ctx, tool, args, use)
         if result.is_error:
             return result
-        ctx.emit("action_applied", **common, intent=action.intent, noop=False, from_ledger=False)
+        ctx.emit(
+            "action_applied",
+            **common,
+            intent=action.intent,
+            noop=False,
+            from_ledger=False,
+            attempt=round_ + 1,
+        )
         record("applied", verified=False, output=result.content)
         attempts = await _verify(ctx, action, args, policy)
         if attempts > 0:
