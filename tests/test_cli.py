@@ -74,3 +74,45 @@ def test_bad_input_is_a_message_not_a_traceback(
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_investigate_under_a_fault() -> None:
+    result = runner.invoke(
+        app,
+        [
+            "investigate",
+            "--seed",
+            "2",
+            "--tier",
+            "large",
+            "--case",
+            "c2_beacon",
+            "--fault",
+            "silent_failure@tool:block_ip",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "FAULT f1 (silent_failure on tool:block_ip)" in result.output
+    assert "VERIFICATION FAILED" in result.output
+    assert "truth: malicious" in result.output
+
+
+def test_investigate_crash_is_reported() -> None:
+    result = runner.invoke(app, ["investigate", "--seed", "2", "--case", "c2_beacon", "--fault", "crash@run"])
+    assert result.exit_code == 0, result.output
+    assert "crashed: run 'run-2-1' crashed at transition 2" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["investigate", "--fault", "timeout"], "expected KIND@TARGET"),
+        (["investigate", "--fault", "timeout@tier:small"], "does not fit kind='timeout'"),
+        (["investigate", "--case", "ransomware"], "unknown --case 'ransomware'"),
+        (["investigate", "--tier", "huge"], "unknown tier='huge'"),
+    ],
+)
+def test_investigate_bad_input(args: list[str], message: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output

@@ -121,3 +121,67 @@ def trace_command(
     else:
         frame = Trace.from_events(events).to_frame()
         typer.echo(frame.to_string(index=False) if len(frame) else "(no events)")
+
+
+@app.command()
+def investigate(
+    seed: Annotated[int, typer.Option(help="Simulation seed (also picks the case).")] = 0,
+    tier: Annotated[
+        str, typer.Option(help="The model tier that investigates: small, mid or large.")
+    ] = "small",
+    case: Annotated[
+        str | None,
+        typer.Option(help="c2_beacon, critical_host or benign_scanner; drawn from the seed by default."),
+    ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help="KIND@TARGET, e.g. timeout@tool:threat_intel or human_absent@humans (repeatable)."),
+    ] = None,
+    via_api: Annotated[
+        bool, typer.Option(help="Route the models through the real SDK and the fake API.")
+    ] = False,
+) -> None:
+    """Run the agent investigation once, under the given faults, and summarize its trace."""
+    from pydantic import ValidationError
+
+    from windtunnel.scenarios.investigation import CASE_TEMPLATES, run_investigation
+    from windtunnel.simulators import Fault, FaultPlan, SimulatedCrash
+
+    if case is not None and case not in CASE_TEMPLATES:
+        raise _fail(f"unknown --case {case!r}; choose one of {', '.join(CASE_TEMPLATES)}")
+    faults = []
+    for number, spec in enumerate(fault or [], start=1):
+        kind, sep, target = spec.partition("@")
+        if not sep:
+            raise _fail(f"--fault {spec!r}: expected KIND@TARGET, e.g. timeout@tool:threat_intel")
+        extra: dict[str, Any] = (
+            {"seconds": 60.0} if kind in {"latency_spike", "stale_read", "human_slow"} else {}
+        )
+        if kind == "crash":
+            extra["at_transition"] = 2
+        try:
+            faults.append(Fault(id=f"f{number}", kind=kind, target=target, **extra))
+        except ValidationError as exc:
+            raise _fail(f"--fault {spec!r}: {exc.errors()[0]['msg']}") from None
+    trace = Trace()
+    try:
+        result = run_investigation(
+            seed=seed,
+            tier=tier,
+            case=case,
+            plan=FaultPlan(faults=faults),
+            via_api=via_api,
+            trace=trace,
+        )
+    except SimulatedCrash as exc:
+        typer.echo(summarize_trace(trace.events))
+        typer.echo(f"    crashed: {exc}")
+        return
+    except (ValueError, WindtunnelError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(summarize_trace(trace.events))
+    truth = result.case.truth
+    typer.echo(
+        f"    truth: {truth.verdict}, needs a human: {truth.needs_human}; "
+        f"the run was {'right' if result.correct else 'WRONG'}"
+    )

@@ -47,6 +47,7 @@ from windtunnel.simulators.tiers import DEFAULT_TIERS, SimulatedModel, TierProfi
 from windtunnel.simulators.world import ActionRef, Alert, Host, IpInfo, LogEvent, Process, Truth, User, World
 
 __all__ = [
+    "CASE_TEMPLATES",
     "INVESTIGATION_BUDGET",
     "PLAYBOOK",
     "AnalystPlaybook",
