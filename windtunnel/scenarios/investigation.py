@@ -171,7 +171,7 @@ def make_case(seed: int, template: CaseTemplate | None = None) -> InvestigationC
         verdict="benign" if benign else "malicious",
         needs_human=critical,
         difficulty=round(rng.uniform(0.1, 0.7), 2),
-        evidence=["threat_intel", "edr_process_tree"],
+        evidence=["siem_search", "threat_intel", "edr_process_tree"],
         required_actions=[] if benign or critical else [block],
         forbidden_actions=[block] if benign else [],
     )
