@@ -23,7 +23,6 @@ per setup and, last, one JSON object. Not a test: it asserts nothing about timin
 
 from __future__ import annotations
 
-import itertools
 import json
 import sqlite3
 import statistics
@@ -33,33 +32,16 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
-from windtunnel import Outcome, RunResult, Sim, StepContext, Workflow, run
-from windtunnel.orchestrator.checkpoint import SqliteStore
+from bench_engine import TRANSITIONS, langgraph_graph, windtunnel_workflow
 
-STATES = ("triage", "investigate", "decide", "execute")
-NEXT = {"triage": "investigate", "investigate": "decide", "decide": "execute", "execute": "done"}
-TRANSITIONS = len(STATES)  # per run, the last one into the terminal state
+from windtunnel import RunResult, Sim, run
+from windtunnel.orchestrator import SqliteStore
+
 EVENTS = 2 + 2 * TRANSITIONS  # run_started, state_entered + transition per step, run_finished
 SYNCHRONOUS: Literal["NORMAL", "FULL"] = "NORMAL"
 SYNCHRONOUS_LEVELS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
-
-
-def windtunnel_workflow() -> Workflow:
-    def handler_for(target: str) -> Callable[[StepContext], Any]:
-        async def handler(ctx: StepContext) -> Outcome:
-            return Outcome(next=target)
-
-        return handler
-
-    return Workflow(
-        name="bench",
-        states={state: handler_for(NEXT[state]) for state in STATES},
-        transitions={state: [NEXT[state]] for state in STATES},
-        initial="triage",
-        terminal=["done"],
-    )
 
 
 def run_windtunnel(n: int, store: SqliteStore | None) -> tuple[float, list[RunResult]]:
@@ -123,30 +105,6 @@ def check_windtunnel_durable() -> str:
     # Commits per run, from the engine: the start, each transition into a handled
     # state, and the end (the transition into the terminal state commits with it).
     return f"SqliteStore, journal_mode={journal}, synchronous={SYNCHRONOUS}; {TRANSITIONS + 1} commits/run"
-
-
-class GraphState(TypedDict):
-    steps: int
-
-
-def langgraph_graph() -> Any | None:
-    """The workflow as an uncompiled LangGraph StateGraph, or None without langgraph."""
-    try:
-        from langgraph.graph import END, START, StateGraph
-    except ImportError:
-        return None
-
-    def node(state: GraphState) -> dict[str, int]:
-        return {"steps": state["steps"] + 1}
-
-    graph = StateGraph(GraphState)
-    for state in STATES:
-        graph.add_node(state, node)
-    graph.add_edge(START, STATES[0])
-    for source, target in itertools.pairwise(STATES):
-        graph.add_edge(source, target)
-    graph.add_edge(STATES[-1], END)
-    return graph
 
 
 def has_sqlite_saver() -> bool:

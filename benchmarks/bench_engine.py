@@ -26,7 +26,7 @@ NEXT = {"triage": "investigate", "investigate": "decide", "decide": "execute", "
 TRANSITIONS = len(STATES)  # per run, the last one into the terminal state
 
 
-def windtunnel_workflow(*, timeouts: bool) -> Workflow:
+def windtunnel_workflow(*, timeouts: bool = False) -> Workflow:
     def handler_for(target: str) -> Callable[[StepContext], Any]:
         async def handler(ctx: StepContext) -> Outcome:
             return Outcome(next=target)
@@ -81,8 +81,8 @@ class GraphState(TypedDict):
     steps: int
 
 
-def langgraph_app() -> Any | None:
-    """The workflow as a compiled LangGraph StateGraph, or None without langgraph."""
+def langgraph_graph() -> Any | None:
+    """The workflow as an uncompiled LangGraph StateGraph, or None without langgraph."""
     try:
         from langgraph.graph import END, START, StateGraph
     except ImportError:
@@ -98,7 +98,7 @@ def langgraph_app() -> Any | None:
     for source, target in itertools.pairwise(STATES):
         graph.add_edge(source, target)
     graph.add_edge(STATES[-1], END)
-    return graph.compile()
+    return graph
 
 
 def time_langgraph(app: Any, n: int) -> float:
@@ -125,9 +125,10 @@ def main() -> None:
     wt_us = per_transition_us(median_of(repeats, lambda: time_windtunnel(n, timeouts=False)), n)
     wt_timeouts_us = per_transition_us(median_of(repeats, lambda: time_windtunnel(n, timeouts=True)), n)
     floor_us = per_transition_us(median_of(repeats, lambda: time_floor(n)), n)
-    app = langgraph_app()
+    graph = langgraph_graph()
     lg_us = None
-    if app is not None:
+    if graph is not None:
+        app = graph.compile()
         lg_us = per_transition_us(median_of(repeats, lambda: time_langgraph(app, n_langgraph)), n_langgraph)
     print(f"python {sys.version.split()[0]}, {n} runs x {TRANSITIONS} transitions, median of {repeats}")
     print(f"windtunnel engine, in-memory trace:         {wt_us:8.2f} us/transition")
