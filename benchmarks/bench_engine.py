@@ -11,6 +11,7 @@ object. Not a test: it asserts nothing about timings.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import statistics
@@ -113,15 +114,20 @@ def per_transition_us(seconds: float, n: int) -> float:
 
 
 def median_of(repeats: int, measure: Callable[[], float]) -> float:
-    """Median of ``repeats`` timings after one warm-up."""
+    """Median of ``repeats`` timings after one warm-up, each from a collected heap
+    (so that one timing does not pay for the garbage of the one before)."""
     measure()
-    return statistics.median(measure() for _ in range(repeats))
+    timings = []
+    for _ in range(repeats):
+        gc.collect()
+        timings.append(measure())
+    return statistics.median(timings)
 
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     n_langgraph = max(1, n // 10)  # LangGraph is slow enough that fewer runs give a stable figure
-    repeats = 5
+    repeats = 9
     wt_us = per_transition_us(median_of(repeats, lambda: time_windtunnel(n, timeouts=False)), n)
     wt_timeouts_us = per_transition_us(median_of(repeats, lambda: time_windtunnel(n, timeouts=True)), n)
     floor_us = per_transition_us(median_of(repeats, lambda: time_floor(n)), n)
