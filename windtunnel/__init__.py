@@ -6,6 +6,7 @@ The names most users need first; everything else lives in the subpackages
 
 from .orchestrator import (
     Budget,
+    LLMAgent,
     Outcome,
     Policy,
     RunResult,
@@ -15,6 +16,7 @@ from .orchestrator import (
     Workflow,
     WorkflowError,
     load_trace,
+    resume,
     run,
 )
 from .simulators import Sim
@@ -23,6 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Budget",
+    "LLMAgent",
     "Outcome",
     "Policy",
     "RunResult",
@@ -34,5 +37,6 @@ __all__ = [
     "WorkflowError",
     "__version__",
     "load_trace",
+    "resume",
     "run",
 ]
