@@ -10,22 +10,25 @@ __all__ = ["summarize_trace"]
 
 
 def summarize_trace(events: Iterable[Event]) -> str:
-    """One header line per run, then one line per notable event.
+    """One header line per run, then one line per notable event, timed from the run's start.
 
     Example:
         >>> summarize_trace([])
         '(no events)'
     """
     lines: list[str] = []
+    starts: dict[str, float] = {}
     for event in events:
-        line = _describe(event)
+        # Times are shown from each run's start, whatever the simulation's clock read then.
+        start = starts.setdefault(event.run_id, event.sim_time)
+        line = _describe(event, event.sim_time - start)
         if line is not None:
             lines.append(line)
     return "\n".join(lines) if lines else "(no events)"
 
 
-def _describe(event: Event) -> str | None:
-    at = f"  t={event.sim_time:>8.1f}s  {event.state or '-':<12} "
+def _describe(event: Event, elapsed: float) -> str | None:
+    at = f"  t={elapsed:>8.1f}s  {event.state or '-':<12} "
     match event.kind:
         case "run_started":
             return f"run {event.run_id}  workflow {event.workflow}"
