@@ -49,3 +49,15 @@ def test_larger_tier_is_more_accurate_and_more_expensive(tallies: dict[tuple[str
 @pytest.mark.parametrize("tier", ["small", "large"])
 def test_lost_evidence_lowers_accuracy(tallies: dict[tuple[str, bool], Tally], tier: str) -> None:
     assert tallies[tier, True].accuracy <= tallies[tier, False].accuracy - 0.05
+
+
+def test_a_ladder_beats_its_cheapest_tier_for_less_than_the_next() -> None:
+    ladder = [("small", 0.85), ("mid", 0.6), ("large", 0.0)]
+    runs = [run_investigation(seed=seed, ladder=ladder) for seed in range(RUNS)]
+    accuracy = sum(run.correct for run in runs) / RUNS
+    model_cost = sum(e.cost for run in runs for e in run.trace.query(kind="model_called")) / RUNS  # type: ignore[union-attr]
+    climbs = [e for run in runs for e in run.trace.query(kind="escalated", trigger="low_confidence")]
+    assert climbs  # decisions did go up the ladder
+    assert {e.from_tier for e in climbs} <= {"small", "mid", "large"}  # type: ignore[union-attr]
+    assert accuracy > tally("small").accuracy
+    assert model_cost < tally("mid").model_cost

@@ -24,11 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from windtunnel.orchestrator import (
+    HUMAN_TIER,
     Budget,
+    Ladder,
+    LadderAgent,
     LLMAgent,
     Model,
     Outcome,
     Policy,
+    Rung,
     RunResult,
     StepContext,
     ToolRegistry,
@@ -220,9 +224,11 @@ def investigation_workflow(
     tiers: dict[str, str],
     tools: ToolRegistry,
     human: Any,
+    ladder: Ladder | None = None,
 ) -> Workflow:
     """The workflow for ``case``; ``models`` and ``tiers`` map 'triage' and 'investigate'
-    to the model that plays the state and the name of its tier."""
+    to the model that plays the state and the name of its tier. With a ``ladder``, the
+    investigate decision climbs it instead (its human rung is the escalate state)."""
     alert = case.alert
 
     triage = LLMAgent(
@@ -232,16 +238,22 @@ def investigation_workflow(
         allow=["siem_search", "asset_lookup"],
         tier=tiers["triage"],
     )
-    investigate = LLMAgent(
-        model=models["investigate"],
-        system=(
-            "You investigate SOC alerts: check the address, the processes and the user; then contain "
-            "the threat, escalate to a human when the asset is critical or you are unsure, or close a "
-            "false alarm."
-        ),
-        tools=tools,
-        allow=["threat_intel", "edr_process_tree", "user_lookup", "siem_search"],
-        tier=tiers["investigate"],
+    investigate_system = (
+        "You investigate SOC alerts: check the address, the processes and the user; then contain "
+        "the threat, escalate to a human when the asset is critical or you are unsure, or close a "
+        "false alarm."
+    )
+    investigate_tools = ["threat_intel", "edr_process_tree", "user_lookup", "siem_search"]
+    investigate: Any = (
+        LLMAgent(
+            model=models["investigate"],
+            system=investigate_system,
+            tools=tools,
+            allow=investigate_tools,
+            tier=tiers["investigate"],
+        )
+        if ladder is None
+        else LadderAgent(ladder, system=investigate_system, tools=tools, allow=investigate_tools)
     )
 
     async def contain(ctx: StepContext) -> Outcome:
@@ -322,6 +334,7 @@ def run_investigation(
     case: InvestigationCase | CaseTemplate | None = None,
     approver: HumanProfile | None = None,
     via_api: bool = False,
+    ladder: Sequence[tuple[str | TierProfile, float]] | None = None,
     sim: Sim | None = None,
     trace: Trace | None = None,
 ) -> Investigation:
@@ -336,6 +349,8 @@ def run_investigation(
         approver: the human; the on-call analyst by default.
         via_api: route every model through the real SDK and the fake Messages API
             (tiers with rate-limit or overload faults always are).
+        ladder: (tier, threshold) rungs the investigate decision climbs, cheapest first,
+            before a human decides; instead of ``tier``. Triage plays the first rung.
         sim, trace: to run several investigations in one simulation or trace.
     """
     sim = Sim(seed=seed) if sim is None else sim
@@ -343,13 +358,14 @@ def run_investigation(
         case = make_case(seed, case)
     plan = plan or FaultPlan()
     injector = FaultInjector(plan, rng=sim.rng)
+    investigating = _profile(tier if not ladder else ladder[0][0])
     profiles = {
-        "triage": _profile(tier if triage_tier is None else triage_tier),
-        "investigate": _profile(tier),
+        "triage": investigating if triage_tier is None else _profile(triage_tier),
+        "investigate": investigating,
     }
-    models: dict[str, Model] = {}
     findings: dict[str, float] = {}  # the evidence the run has seen, shared by its models
-    for state, profile in profiles.items():
+
+    def model_for(state: str, profile: TierProfile) -> Model:
         model: Model = SimulatedModel(
             profile,
             alert=case.alert,
@@ -363,13 +379,24 @@ def run_investigation(
             from windtunnel.simulators.fake_api import FakeMessagesAPI
 
             api = FakeMessagesAPI(model, plan=injector.api_plan(profile.name))
-            model = api.model(profile.model, rng=sim.rng(f"fake_api/{state}"))
-        models[state] = model
+            model = api.model(profile.model, rng=sim.rng(f"fake_api/{state}/{profile.name}"))
+        return model
+
+    models = {state: model_for(state, profile) for state, profile in profiles.items()}
+    climb = None
+    if ladder:
+        rungs = [
+            Rung(tier=(p := _profile(t)).name, model=model_for("investigate", p), threshold=threshold)
+            for t, threshold in ladder
+        ]
+        climb = Ladder([*rungs, Rung(tier=HUMAN_TIER)], human_state="escalate")
     tools = injector.tools(soc_tools(case.world, rng=sim.rng), world=case.world)
     human = injector.human(SimulatedHuman(approver or DEFAULT_APPROVERS["oncall"], rng=sim.rng("humans")))
     trace = Trace() if trace is None else trace
     tiers = {state: profile.name for state, profile in profiles.items()}
-    workflow = investigation_workflow(case, models=models, tiers=tiers, tools=tools, human=human)
+    workflow = investigation_workflow(
+        case, models=models, tiers=tiers, tools=tools, human=human, ladder=climb
+    )
     if injector.observes:
         trace.attach(injector)  # it watches the events: crashes, `after` triggers
     try:
@@ -377,7 +404,8 @@ def run_investigation(
     finally:
         if injector.observes:
             trace.detach(injector)
-    return Investigation(result=result, case=case, injector=injector, tier=profiles["investigate"].name)
+    name = "ladder" if ladder else profiles["investigate"].name
+    return Investigation(result=result, case=case, injector=injector, tier=name)
 
 
 def _profile(tier: str | TierProfile) -> TierProfile:
