@@ -193,3 +193,63 @@ def test_pausing_needs_a_durable_store() -> None:
     result = sim.run(run(approval_workflow(), env=sim))
     [failed] = result.trace.query(kind="handler_failed")[:1]
     assert "cannot pause a run" in failed.message  # type: ignore[union-attr]
+
+
+def test_two_crashes_in_a_row_still_lose_and_repeat_nothing(tmp_path: Path) -> None:
+    clean_world, clean_effects, clean_kinds = uninterrupted(tmp_path)
+    firewall = FileFirewall(tmp_path / "twice.json")
+    store = SqliteStore(":memory:")
+    sim = Sim(seed=SEED)
+
+    def crash_at(k: int) -> FaultInjector:
+        plan = FaultPlan(faults=[Fault(id="kill", kind="crash", target="run", at_transition=k)])
+        return FaultInjector(plan, rng=sim.rng)
+
+    with pytest.raises(SimulatedCrash):
+        sim.run(run(durable_workflow(firewall), env=sim, store=store, trace=Trace(crash_at(2))))
+    run_id = store.runs()[0].run_id
+    # The second life dies at its first transition: the very step the first one lost.
+    second = Trace.from_events(store.events(run_id))
+    second.attach(crash_at(1))
+    with pytest.raises(SimulatedCrash):
+        sim.run(resume(durable_workflow(firewall), run_id, env=sim, store=store, trace=second))
+    result = sim.run(resume(durable_workflow(firewall), run_id, env=sim, store=store))
+
+    assert result.status == "completed"
+    assert firewall.blocked() == clean_world
+    assert [(e.tool, e.resource, e.status) for e in store.ledger] == clean_effects
+    assert trace_complete(result.trace.events) == []
+    assert [e.kind for e in result.trace if e.kind != "run_resumed"] == clean_kinds
+
+
+def test_a_run_id_already_in_the_store_is_refused(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "x.sqlite")
+    sim = Sim(seed=1)
+    sim.run(run(approval_workflow(), env=sim, store=store, run_id="r-1"))
+    with pytest.raises(RunError, match="run_id='r-1' is already in SqliteStore"):
+        sim.run(run(approval_workflow(), env=sim, store=store, run_id="r-1"))
+
+
+def test_a_decision_after_the_deadline_is_refused(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "x.sqlite")
+    sim = Sim(seed=1)
+    paused = sim.run(run(approval_workflow(timeout=600), env=sim, store=store))
+    [request] = store.pending()
+    with pytest.raises(RunError, match="passed its deadline t=600s before t=900s"):
+        decide(store, request.id, "approve", by="late", at=900.0)
+    sim.run(__import__("asyncio").sleep(900))
+    done = sim.run(resume(approval_workflow(timeout=600), paused.run_id, env=sim, store=store))
+    assert done.data["approval"] == "timeout"
+    assert store.pending() == []  # closed for good
+
+
+def test_data_that_cannot_be_checkpointed_fails_the_run_cleanly(tmp_path: Path) -> None:
+    async def opaque(ctx: StepContext) -> Outcome:
+        return Outcome(next="done", data={"handle": object()})
+
+    wf = Workflow(states={"a": opaque}, transitions={"a": ["b", "done"]}, initial="a", terminal=["done", "b"])
+    sim = Sim(seed=1)
+    result = sim.run(run(wf, env=sim, store=SqliteStore(tmp_path / "x.sqlite")))
+    assert result.status == "failed"
+    assert "cannot checkpoint a value that is not JSON" in (result.reason or "")
+    assert result.trace.events[-1].kind == "run_finished"

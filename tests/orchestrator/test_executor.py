@@ -69,18 +69,28 @@ def kinds(result: RunResult, *wanted: str) -> list[str]:
     return [e.kind for e in result.trace if e.kind in wanted]
 
 
-def test_an_action_is_applied_once_per_key() -> None:
+def test_the_same_action_twice_is_applied_once() -> None:
     w, sim = world(), Sim(seed=0)
     tools = soc_tools(w, rng=sim.rng)
     store = MemoryStore()
     block = ("block_ip", {"ip": IP})
     result = sim.run(run(workflow(acting(tools, block, block)), env=sim, store=store))
     applied = result.trace.query(kind="action_applied")
-    assert [(e.noop, e.from_ledger) for e in applied] == [(False, False), (False, True)]  # type: ignore[union-attr]
-    assert applied[0].key == applied[1].key  # type: ignore[union-attr]
+    # Two calls, two keys; the second finds the address blocked: a recorded no-op.
+    assert [(e.noop, e.from_ledger) for e in applied] == [(False, False), (True, False)]  # type: ignore[union-attr]
+    assert applied[0].key != applied[1].key  # type: ignore[union-attr]
     assert len(result.trace.query(kind="tool_called", tool="block_ip")) == 1
-    assert [e.status for e in store.ledger] == ["applied"]
+    assert [e.status for e in store.ledger] == ["applied", "noop"]
     assert store.ledger[0].verified
+    assert w.blocklist == {IP}
+
+
+def test_block_unblock_block_in_one_step_ends_blocked() -> None:
+    w, sim = world(), Sim(seed=0)
+    tools = soc_tools(w, rng=sim.rng)
+    calls = [("block_ip", {"ip": IP}), ("unblock_ip", {"ip": IP}), ("block_ip", {"ip": IP})]
+    result = sim.run(run(workflow(acting(tools, *calls)), env=sim, store=MemoryStore()))
+    assert len(result.trace.query(kind="tool_called")) == 3
     assert w.blocklist == {IP}
 
 
@@ -194,3 +204,22 @@ def test_write_tool_without_verifier_is_rejected_when_built() -> None:
 
     with pytest.raises(WorkflowError, match="write tool 'block' declares no action"):
         ToolRegistry([Tool(name="block", description="", input_model=Args, fn=block, kind="write")])
+
+
+def test_a_cancelled_run_lets_go_of_its_leases() -> None:
+    w, sim = world(), Sim(seed=0)
+    tools = soc_tools(w, rng=sim.rng)
+    store = MemoryStore()
+    holder = workflow(acting(tools, ("block_ip", {"ip": IP}), then=1000))
+
+    async def cancel_then_unblock() -> RunResult:
+        task = asyncio.create_task(run(holder, env=sim, store=store, run_id="holder"))
+        await asyncio.sleep(30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return await run(workflow(acting(tools, ("unblock_ip", {"ip": IP}))), env=sim, store=store)
+
+    result = sim.run(cancel_then_unblock())
+    assert result.trace.query(kind="conflict_detected") == []
+    assert w.blocklist == set()

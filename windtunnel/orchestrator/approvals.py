@@ -72,6 +72,8 @@ def approval_gate(
             if now < request.deadline:
                 raise RunPaused(f"run {ctx.run_id!r} still waits for approval {approval_id!r}")
             waited = now - request.requested_at
+            # Closed for good: a decision arriving now is too late to count.
+            store.put_approval(replace(request, decision="timeout", decided_at=now))
             ctx.emit(
                 "approval_decided",
                 approval_id=approval_id,
@@ -80,6 +82,8 @@ def approval_gate(
                 waited=waited,
                 next=on_timeout,
             )
+            return Outcome(next=on_timeout, data={"approval": "timeout", "fail_safe": on_timeout})
+        if request.decision == "timeout":
             return Outcome(next=on_timeout, data={"approval": "timeout", "fail_safe": on_timeout})
         target = {"approve": approve, "reject": reject, "modify": modify or reject}[request.decision]
         waited = (request.decided_at or now) - request.requested_at
@@ -113,6 +117,11 @@ def decide(
         raise RunError(f"no approval request {approval_id!r}; pending: {pending}")
     if request.decision is not None:
         raise RunError(f"approval {approval_id!r} was already decided: {request.decision} by {request.by}")
+    if at > request.deadline:
+        raise RunError(
+            f"approval {approval_id!r} passed its deadline t={request.deadline:g}s before t={at:g}s; "
+            "the run takes its fail-safe when resumed"
+        )
     if decision not in ("approve", "reject", "modify"):
         raise RunError(f"decision={decision!r} must be 'approve', 'reject' or 'modify'")
     decided = replace(request, decision=decision, by=by, decided_at=at, note=note)

@@ -37,7 +37,10 @@ CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, sim_time REAL NOT NULL,
     wall_time REAL NOT NULL, state TEXT, body TEXT NOT NULL, PRIMARY KEY (run_id, seq)
 );
-CREATE TABLE IF NOT EXISTS ledger (key TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS ledger (
+    key TEXT PRIMARY KEY, run_id TEXT NOT NULL, incarnation INTEGER NOT NULL, body TEXT NOT NULL,
+    committed INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS leases (
     resource TEXT NOT NULL, holder TEXT NOT NULL, intent TEXT NOT NULL, at REAL NOT NULL,
     PRIMARY KEY (resource, holder)
@@ -84,7 +87,7 @@ class Approval:
     requested_at: float
     deadline: float
     decision: str | None = None
-    """approve, reject, modify — or None while pending."""
+    """approve, reject, modify; timeout once the fail-safe was taken; None while pending."""
     by: str | None = None
     decided_at: float | None = None
     note: str = ""
@@ -173,7 +176,17 @@ class SqliteStore:
         db.execute("BEGIN")
         try:
             db.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-            db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", (checkpoint.run_id, body))
+            db.execute(
+                "INSERT INTO checkpoints VALUES (?, ?) "
+                "ON CONFLICT(run_id) DO UPDATE SET body = excluded.body",
+                (checkpoint.run_id, body),
+            )
+            # The actions this life of the run recorded are now committed with their
+            # events; those of a life that died stay uncommitted, to be replayed.
+            db.execute(
+                "UPDATE ledger SET committed = 1 WHERE run_id = ? AND incarnation = ? AND committed = 0",
+                (checkpoint.run_id, checkpoint.incarnation),
+            )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -202,17 +215,22 @@ class SqliteStore:
 
     def ledger_get(self, key: str) -> LedgerEntry | None:
         """The ledger entry for ``key``, if any."""
-        row = self._db.execute("SELECT body FROM ledger WHERE key = ?", (key,)).fetchone()
-        return None if row is None else _entry(row[0])
+        row = self._db.execute("SELECT body, committed FROM ledger WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _entry(*row)
 
     def ledger_put(self, entry: LedgerEntry) -> None:
-        """Commit ``entry`` at once: an applied action must survive a crash that follows."""
-        self._db.execute("INSERT OR REPLACE INTO ledger VALUES (?, ?)", (entry.key, _json(entry)))
+        """Commit ``entry`` at once: an applied action must survive a crash that follows.
+        (Whether its events are committed is the checkpoint's to say.)"""
+        self._db.execute(
+            "INSERT INTO ledger VALUES (?, ?, ?, ?, 0) ON CONFLICT(key) "
+            "DO UPDATE SET body = excluded.body, incarnation = excluded.incarnation",
+            (entry.key, entry.run_id, entry.incarnation, _json(entry)),
+        )
 
     @property
     def ledger(self) -> list[LedgerEntry]:
         """Every entry, in the order first recorded."""
-        return [_entry(body) for (body,) in self._db.execute("SELECT body FROM ledger ORDER BY rowid")]
+        return [_entry(*row) for row in self._db.execute("SELECT body, committed FROM ledger ORDER BY rowid")]
 
     def leases(self, resource: str) -> list[Lease]:
         """The leases held on ``resource``."""
@@ -244,7 +262,7 @@ class SqliteStore:
     def put_approval(self, approval: Approval) -> None:
         """Record (or update) ``approval``."""
         self._db.execute(
-            "INSERT OR REPLACE INTO approvals VALUES (?, ?, ?)",
+            "INSERT INTO approvals VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body",
             (approval.id, approval.run_id, _json(approval)),
         )
 
@@ -254,9 +272,10 @@ class SqliteStore:
         return [a for (body,) in rows if (a := Approval(**json.loads(body))).decision is None]
 
 
-def _entry(body: str) -> LedgerEntry:
+def _entry(body: str, committed: int) -> LedgerEntry:
     data = json.loads(body)
     data["events"] = tuple((kind, fields) for kind, fields in data["events"])
+    data["committed"] = bool(committed)
     return LedgerEntry(**data)
 
 

@@ -48,6 +48,7 @@ class _Run:
         "action_policy",
         "append",
         "budget",
+        "cancelled",
         "case",
         "cost",
         "data",
@@ -105,6 +106,7 @@ class _Run:
         # checkpoint it resumed from (events from there on were lost with a crash).
         self.incarnation = 0
         self.resumed_seq = 0
+        self.cancelled = False
         self.seq = 0
         self.steps = 0
         self.cost = 0.0
@@ -152,13 +154,14 @@ class StepContext:
         ...     return Outcome(next="investigate" if severity == "high" else "close")
     """
 
-    __slots__ = ("_rng", "_run", "allowed", "attempt", "feedback", "state")
+    __slots__ = ("_actions", "_rng", "_run", "allowed", "attempt", "feedback", "state")
 
     def __init__(
         self, run: _Run, state: str, allowed: frozenset[str], attempt: int, feedback: tuple[str, ...]
     ) -> None:
         self._run = run
         self._rng: random.Random | None = None
+        self._actions: dict[tuple[str, str], int] | None = None
         # The state being handled, and the next states the transition table allows.
         self.state = state
         self.allowed = allowed
@@ -224,6 +227,16 @@ class StepContext:
             # Not a cached stream: one per step would pile up in the runtime.
             self._rng = random.Random(run.env.seed_for(f"{run.run_id}/{self.state}/{run.steps}"))
         return self._rng
+
+    def occurrence(self, name: str, arguments: str) -> int:
+        """How many times this step has made this call before (0 the first time);
+        a step that runs again makes its calls in the same order."""
+        seen = self._actions
+        if seen is None:
+            seen = self._actions = {}
+        count = seen.get((name, arguments), 0)
+        seen[name, arguments] = count + 1
+        return count
 
     def stream(self, name: str) -> random.Random:
         """The run's random stream ``name`` (e.g. ``"tools/siem"``), from the runtime."""

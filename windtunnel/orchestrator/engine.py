@@ -126,6 +126,11 @@ async def run(
         store=shared_store if store is None else store,
         action_policy=workflow.actions,
     )
+    if state.durable is not None and state.durable.load(state.run_id) is not None:
+        raise RunError(
+            f"run_id={state.run_id!r} is already in {state.durable!r}: resume() it, or start the run "
+            "with another id (a Sim with another seed, or run_id=...)"
+        )
     state.emit(
         "run_started",
         workflow.initial,
@@ -237,9 +242,11 @@ def _leave(
     """Undo :func:`_enter` once the run stops, however it stops."""
     _CURRENT.reset(token)
     del active[state.run_id]
-    # A paused run keeps its leases, and so does one that died (as a killed
-    # process would): its resumption takes them up again.
-    if result is not None and result.status != "paused":
+    # A paused run keeps its leases, and so does a durable one that died mid-step (as
+    # a killed process would): its resumption takes them up again. Any other run —
+    # finished, cancelled, or dead without a checkpoint to resume from — lets go.
+    died = result is None and not state.cancelled
+    if not (died and state.durable is not None) and not (result is not None and result.status == "paused"):
         state.store.release(state.run_id)
     state.trace.flush()
 
@@ -419,8 +426,14 @@ async def _drive(wf: Workflow, run: _Run, state: str, attempt: int, feedback: li
             else:
                 return _finish(run, "failed", state, why)
     except asyncio.CancelledError:
+        run.cancelled = True
         _finish(run, "cancelled", run.state, "the run was cancelled")
         raise
+    except RunError as exc:
+        # A checkpoint that cannot be written (data that is not JSON): the run ends
+        # failed, recorded, rather than breaking out half-saved.
+        run.durable = None
+        return _finish(run, "failed", run.state, str(exc))
 
 
 def _invalid(outcome: Any) -> str | None:

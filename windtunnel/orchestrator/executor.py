@@ -51,10 +51,18 @@ class ActionPolicy:
     """Escalate before applying a high-impact action."""
 
 
-def action_key(run_id: str, tool: str, args: BaseModel) -> str:
-    """The idempotency key of ``tool`` with ``args`` in run ``run_id``."""
-    normalized = json.dumps(args.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    digest = hashlib.sha256(f"{run_id}\x00{tool}\x00{normalized}".encode()).hexdigest()
+def action_key(run_id: str, step: int, tool: str, normalized: str, occurrence: int = 0) -> str:
+    """The idempotency key of the ``occurrence``-th call of ``tool`` with ``normalized``
+    arguments in step ``step`` of run ``run_id``.
+
+    A step that runs again after a crash keeps its number and makes its calls in the
+    same order, so it finds them done; the same call made again — later in the step,
+    or in a later step (block, unblock, block again) — is a new action, which the
+    precheck judges.
+    """
+    digest = hashlib.sha256(
+        f"{run_id}\x00{step}\x00{tool}\x00{normalized}\x00{occurrence}".encode()
+    ).hexdigest()
     return f"{tool}:{digest[:16]}"
 
 
@@ -78,23 +86,30 @@ async def execute_action(
     from .tools import run_tool  # the tool layer's timeouts, retries, breaker and event
 
     action = tool.action
-    key = action_key(ctx.run_id, tool.name, args)
+    normalized = json.dumps(args.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    key = action_key(ctx.run_id, ctx.step, tool.name, normalized, ctx.occurrence(tool.name, normalized))
     resource = action.resource(args)
     common = {"tool": tool.name, "key": key, "resource": resource}
 
     run = ctx._run
     entry = store.ledger_get(key)
-    if entry is not None and entry.status != "compensated":
-        if entry.incarnation < run.incarnation and entry.seq >= run.resumed_seq:
-            # Applied in a life of the run that crashed before its next checkpoint:
-            # its events were lost with it. Record them again; do not apply again.
+    if entry is not None:
+        if not entry.committed and entry.incarnation < run.incarnation:
+            # Done in a life of the run that died before its next checkpoint: its
+            # events died with it. Record them again; do not do it again.
             for kind, fields in entry.events:
                 ctx.emit(kind, **fields)
-            # Recorded in this life now: a later call of the same action is a plain repeat.
+            # Recorded in this life now: a later call of the same action is a repeat.
             store.ledger_put(replace(entry, incarnation=run.incarnation))
+            if entry.status == "compensated":
+                raise EscalationRequired("verification_failed", f"{tool.name} on {resource} was undone")
             if entry.status == "applied" and not entry.verified:
                 await _verified_or_escalate(ctx, action, args, policy, common)
             return _result(use, entry.output)
+        if entry.status == "compensated":
+            raise EscalationRequired("verification_failed", f"{tool.name} on {resource} was undone")
+        if entry.status == "applied" and not entry.verified:
+            await _verified_or_escalate(ctx, action, args, policy, common)
         ctx.emit(
             "action_applied", **common, intent=action.intent, noop=entry.status == "noop", from_ledger=True
         )
@@ -103,11 +118,12 @@ async def execute_action(
     if policy.escalate_high_impact and not approved and action.impact(args) == "high":
         raise EscalationRequired("high_impact", f"{tool.name} on {resource} is high impact: a human decides")
 
+    # From here on, what the action records goes into its ledger entry (waiting on a
+    # conflict included), so that a crash cannot lose it.
+    mark, first_seq = len(ctx.trace.records), run.seq
     refused = await _take_lease(ctx, tool.name, action.intent, action.opposite, resource, store, policy)
     if refused is not None:
         return ToolResultBlock(tool_use_id=use.id, content=f"refused: {refused}", is_error=True)
-
-    mark, first_seq = len(ctx.trace.records), run.seq
 
     def record(status: LedgerStatus, *, verified: bool, output: str) -> None:
         # Committed at once, with the action's events so far: a crash after this
@@ -223,13 +239,27 @@ async def _take_lease(
 async def _verified_or_escalate(
     ctx: StepContext, action: Any, args: BaseModel, policy: ActionPolicy, common: dict[str, str]
 ) -> None:
-    """Verify an action that a crash interrupted before its verification."""
+    """Verify an action whose verification was cut short (a crash, an exception);
+    undo it (when it can be undone and the policy says so) and escalate if it fails."""
     attempts = await _verify(ctx, action, args, policy)
     if attempts:
         ctx.emit("action_verified", **common, attempts=attempts)
         return
-    ctx.emit("verification_failed", **common, attempts=policy.verify_attempts, action="escalate")
-    raise EscalationRequired("verification_failed", f"{common['resource']} did not verify after a resume")
+    undo = policy.compensate and action.compensate is not None
+    ctx.emit(
+        "verification_failed",
+        **common,
+        attempts=policy.verify_attempts,
+        action="compensate" if undo else "escalate",
+    )
+    if undo:
+        ok = True
+        try:
+            await action.compensate(args)
+        except Exception:
+            ok = False
+        ctx.emit("action_compensated", **common, ok=ok)
+    raise EscalationRequired("verification_failed", f"{common['resource']} did not verify")
 
 
 async def _verify(ctx: StepContext, action: Any, args: BaseModel, policy: ActionPolicy) -> int:

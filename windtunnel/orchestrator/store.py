@@ -37,6 +37,8 @@ class LedgerEntry:
     """What the tool answered, returned again when the action is found here."""
     events: tuple[tuple[str, dict[str, Any]], ...] = ()
     """The action's events (kind, fields): recorded again if a crash lost them."""
+    committed: bool = False
+    """True once a checkpoint has committed the action's events with the run."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
