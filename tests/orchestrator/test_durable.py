@@ -253,3 +253,23 @@ def test_data_that_cannot_be_checkpointed_fails_the_run_cleanly(tmp_path: Path) 
     assert result.status == "failed"
     assert "cannot checkpoint a value that is not JSON" in (result.reason or "")
     assert result.trace.events[-1].kind == "run_finished"
+
+
+def test_a_run_is_not_resumed_twice_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "claims.sqlite"
+    store = SqliteStore(path)
+    sim = Sim(seed=1)
+    paused = sim.run(run(approval_workflow(), env=sim, store=store))
+    # Two processes read the checkpoint at life 0; only the first claim wins.
+    first, second = SqliteStore(path), SqliteStore(path)
+    assert first.claim(paused.run_id, incarnation=0)
+    assert not second.claim(paused.run_id, incarnation=0)
+
+    class Late(SqliteStore):
+        """A store whose claim another process won in the meantime."""
+
+        def claim(self, run_id: str, incarnation: int) -> bool:
+            return False
+
+    with pytest.raises(RunError, match="was resumed elsewhere meanwhile"):
+        sim.run(resume(approval_workflow(), paused.run_id, env=sim, store=Late(path)))

@@ -109,6 +109,11 @@ class CheckpointStore(ActionStore, Protocol):
         """The run's committed events, in order."""
         ...
 
+    def claim(self, run_id: str, incarnation: int) -> bool:
+        """Take the run for its next life if its checkpoint is still at ``incarnation``;
+        False when another resume took it first."""
+        ...
+
     def approval(self, approval_id: str) -> Approval | None:
         """An approval request, decided or not."""
         ...
@@ -205,6 +210,25 @@ class SqliteStore:
         """Every run's last checkpoint."""
         ids = [row[0] for row in self._db.execute("SELECT run_id FROM checkpoints ORDER BY rowid")]
         return [checkpoint for run_id in ids if (checkpoint := self.load(run_id)) is not None]
+
+    def claim(self, run_id: str, incarnation: int) -> bool:
+        """Move the run's checkpoint to the next life, atomically, if it is still at
+        ``incarnation``: of two processes resuming the run at once, one wins."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")  # takes the write lock before reading
+        try:
+            row = db.execute("SELECT body FROM checkpoints WHERE run_id = ?", (run_id,)).fetchone()
+            data = None if row is None else json.loads(row[0])
+            if data is None or data.get("incarnation", 0) != incarnation:
+                db.execute("ROLLBACK")
+                return False
+            data["incarnation"] = incarnation + 1
+            db.execute("UPDATE checkpoints SET body = ? WHERE run_id = ?", (json.dumps(data), run_id))
+            db.execute("COMMIT")
+            return True
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def events(self, run_id: str) -> list[Event]:
         """The run's committed events, in order."""

@@ -190,6 +190,11 @@ async def resume(
         raise RunError(f"run {run_id!r} ran workflow {ran!r}, not {workflow.name!r}: resume it with that one")
     loop = asyncio.get_running_loop()
     active, _ = _loop_state(loop)
+    if run_id in active:
+        raise RunError(f"run_id={run_id!r} is already running on this event loop")
+    # Take the run for this life; another process resuming it at the same moment loses.
+    if not store.claim(run_id, checkpoint.incarnation):
+        raise RunError(f"run {run_id!r} was resumed elsewhere meanwhile; it is not resumed twice")
     if trace is None:
         trace = Trace.from_events(store.events(run_id))
     state = _Run(
