@@ -232,12 +232,7 @@ def _check(wf: Workflow) -> list[Problem]:
             problems.append(
                 Problem(message=f"timeout given for {state!r}, which is not a handled state", states=(state,))
             )
-        elif (
-            isinstance(seconds, bool)
-            or not isinstance(seconds, int | float)
-            or not seconds > 0
-            or math.isinf(seconds)
-        ):
+        elif not _positive_finite(seconds):
             problems.append(
                 Problem(
                     message=f"timeout for {state!r}: seconds={seconds!r} must be a finite number > 0",

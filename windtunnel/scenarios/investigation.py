@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from windtunnel.orchestrator import (
@@ -190,7 +190,6 @@ class Investigation:
     case: InvestigationCase
     injector: FaultInjector
     tier: str
-    human_calls: list[Any] = field(default_factory=list)
 
     @property
     def trace(self) -> Trace:
