@@ -37,7 +37,7 @@ def finish(state: str, status: str = "completed") -> tuple[str, str, dict[str, A
     return (
         "run_finished",
         state,
-        {"status": status, "steps": 1, "duration": 0.0, "cost": 0.0, "reason": None},
+        {"status": status, "steps": 1, "duration": 0.0, "total_cost": 0.0, "reason": None},
     )
 
 

@@ -223,7 +223,7 @@ def test_cost_budget_even_when_the_handler_swallows_the_signal() -> None:
     async def spender(ctx: StepContext) -> Outcome:
         for _ in range(10):
             with contextlib.suppress(Exception):  # a careless handler; the engine still stops the run
-                ctx.charge(0.02)
+                ctx.charge(0.02, source="api:enrichment")
         return Outcome(next="close")
 
     result = simulate(

@@ -21,7 +21,7 @@ import pydantic_core
 
 from .context import StepContext
 from .errors import AgentError, ModelError
-from .events import AgentProblem
+from .events import AgentProblem, EscalationTrigger
 from .model import (
     ContentBlock,
     Message,
@@ -246,7 +246,7 @@ class LLMAgent:
             retries=response.retries,
             error=None,
         )
-        ctx.charge(cost)
+        ctx._add_cost(cost)  # recorded on the model_called event above
         return response
 
     def _nudge(self, ctx: StepContext, problem: AgentProblem, detail: str, nudges: int) -> int:
@@ -258,7 +258,8 @@ class LLMAgent:
 
     def _give_up(self, ctx: StepContext, problem: AgentProblem, detail: str) -> None:
         ctx.emit("agent_nudged", problem=problem, detail=detail, gave_up=True)
-        raise AgentError(f"agent in {ctx.state!r} gave up: {detail}")
+        trigger: EscalationTrigger = "rejections" if problem == "rejections" else "tool_failures"
+        raise AgentError(f"agent in {ctx.state!r} gave up: {detail}", trigger=trigger)
 
 
 def _user_text(text: str) -> Message:

@@ -254,12 +254,18 @@ class StepContext:
         """A new id from the runtime (deterministic under simulation)."""
         return self._run.env.new_id(prefix)
 
-    def charge(self, usd: float) -> None:
-        """Add ``usd`` to the run's cost.
+    def charge(self, usd: float, *, source: str, detail: str = "") -> None:
+        """Charge ``usd`` to the run for ``source`` (e.g. ``"human:analyst"``),
+        recorded as a ``cost_charged`` event: every cost in a run has its event.
 
         Raises:
             BudgetExhausted: when the total passes the run's cost budget.
         """
+        self._run.emit("cost_charged", self.state, {"cost": usd, "source": source, "detail": detail})
+        self._add_cost(usd)
+
+    def _add_cost(self, usd: float) -> None:
+        """Add a cost already recorded on its own event (a model call's) to the run."""
         run = self._run
         run.cost += usd
         if run.over_cost():

@@ -19,8 +19,8 @@ from typing import Any
 from .budget import Budget
 from .checkpoint import Checkpoint, CheckpointStore
 from .context import _CURRENT, StepContext, _Run
-from .errors import EscalationRequired, RunError, RunPaused
-from .events import PolicyAction, RunStatus
+from .errors import AgentError, EscalationRequired, RunError, RunPaused, SimulationError
+from .events import EscalationTrigger, PolicyAction, RunStatus
 from .runtime import Runtime, SystemRuntime
 from .store import ActionStore, default_store
 from .trace import Trace
@@ -296,6 +296,7 @@ async def _drive(wf: Workflow, run: _Run, state: str, attempt: int, feedback: li
                 limit = deadline
             outcome: Any = None
             error: BaseException | None = None
+            trigger: EscalationTrigger
             timed_out = False
             if limit is None:
                 try:
@@ -316,7 +317,9 @@ async def _drive(wf: Workflow, run: _Run, state: str, attempt: int, feedback: li
                 return _exceeded(wf, run, state, "cost", max_cost, run.cost)
             if timed_out and deadline is not None and loop.time() >= deadline:
                 return _exceeded(wf, run, state, "duration", budget.max_duration, run.elapsed())
-            if error is not None and type(error) is RunPaused:
+            if error is not None and isinstance(error, SimulationError):
+                raise error  # the harness failed, not the agent: never a handled step failure
+            if error is not None and isinstance(error, RunPaused):
                 if not durable:
                     error = RunError(
                         f"{state!r} paused for approval, but the run's store {run.store!r} is not durable"
@@ -327,7 +330,7 @@ async def _drive(wf: Workflow, run: _Run, state: str, attempt: int, feedback: li
                     run.steps -= 1
                     _checkpoint(run, "paused", state, attempt, feedback)
                     return _finish(run, "paused", state, str(error))
-            if error is not None and type(error) is EscalationRequired and wf.escalate_to is not None:
+            if error is not None and isinstance(error, EscalationRequired) and wf.escalate_to is not None:
                 # A forced trigger: to the escalation state, whatever the confidence.
                 _escalate(run, state, wf.escalate_to, error.trigger, error.detail)
                 state, attempt, feedback = wf.escalate_to, 1, []
@@ -411,7 +414,7 @@ async def _drive(wf: Workflow, run: _Run, state: str, attempt: int, feedback: li
                     },
                 )
                 why = f"{type(error).__name__}: {message}"
-                trigger = "rejections" if "rejected" in message else "tool_failures"
+                trigger = error.trigger if isinstance(error, AgentError) else "tool_failures"
 
             feedback.append(f"attempt {attempt}: {why}")
             if action == "retry":
@@ -487,7 +490,7 @@ def _checkpoint(run: _Run, status: Any, state: str, attempt: int, feedback: list
     )
 
 
-def _escalate(run: _Run, state: str, to: str, trigger: str, detail: str) -> None:
+def _escalate(run: _Run, state: str, to: str, trigger: EscalationTrigger, detail: str) -> None:
     """Record an escalation and the transition it makes."""
     run.emit(
         "escalated",
@@ -518,7 +521,13 @@ def _finish(run: _Run, status: RunStatus, state: str, reason: str | None) -> Run
         run.emit(
             "run_finished",
             state,
-            {"status": status, "steps": run.steps, "duration": duration, "cost": run.cost, "reason": reason},
+            {
+                "status": status,
+                "steps": run.steps,
+                "duration": duration,
+                "total_cost": run.cost,
+                "reason": reason,
+            },
         )
         if run.durable:
             _checkpoint(run, status, state, 0, [])

@@ -2,8 +2,12 @@
 
 ```
 WindtunnelError                 root: catch this to catch anything windtunnel raises
+├── InvalidArgument             an argument is invalid (also a ValueError): names it, its value, the rule
 ├── WorkflowError               a workflow definition is invalid (raised when it is built)
 ├── RunError                    a run could not be carried out (bad arguments to run())
+├── StoreError                  a durable store is damaged, of an unknown version, or too busy; names the file
+│   ├── StoreBusy               the store stayed locked by other processes past its busy timeout
+│   └── RunTakenOver            this life of a run lost it to another owner: its writes are refused (fencing)
 ├── BudgetExhausted             raised inside a handler whose charge passes the cost budget
 ├── ModelError                  a model call failed (after the client's own retries)
 │   ├── ModelRateLimited        429: too many requests
@@ -34,11 +38,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .events import EscalationTrigger
 
 __all__ = [
     "AgentError",
     "BudgetExhausted",
     "EscalationRequired",
+    "InvalidArgument",
     "ModelConnectionError",
     "ModelError",
     "ModelOverloaded",
@@ -50,7 +59,10 @@ __all__ = [
     "Problem",
     "RunError",
     "RunPaused",
+    "RunTakenOver",
     "SimulationError",
+    "StoreBusy",
+    "StoreError",
     "TraceError",
     "WindtunnelError",
     "WorkflowError",
@@ -59,6 +71,11 @@ __all__ = [
 
 class WindtunnelError(Exception):
     """Root of every exception windtunnel raises."""
+
+
+class InvalidArgument(WindtunnelError, ValueError):
+    """An argument is invalid; the message names it, its value and what it must be,
+    e.g. ``threshold=1.5 must be a number in [0, 1]``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,6 +103,31 @@ class WorkflowError(WindtunnelError):
 
 class RunError(WindtunnelError):
     """A run could not be carried out as asked (for example, bad arguments)."""
+
+
+class StoreError(WindtunnelError):
+    """A durable store cannot be used: damaged, of an unknown schema version, missing
+    a table, holding an unreadable row, or with events that do not cover a checkpoint.
+
+    The message names the file and, where it applies, the run and the sequence number.
+    """
+
+    def __init__(
+        self, message: str, *, path: str | None = None, run_id: str | None = None, seq: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.run_id = run_id
+        self.seq = seq
+
+
+class StoreBusy(StoreError):
+    """Other processes kept the store locked past its busy timeout."""
+
+
+class RunTakenOver(StoreError):
+    """Another owner took the run over (its lease had expired, or it was released):
+    this life's writes are refused, and it stops before touching the world again."""
 
 
 class BudgetExhausted(WindtunnelError):
@@ -145,16 +187,24 @@ class ModelResponseError(ModelError):
 
 
 class AgentError(WindtunnelError):
-    """An agent gave up on its state; the engine records it and applies the error policy."""
+    """An agent gave up on its state; the engine records it and applies the error policy.
+
+    ``trigger`` says why, for an escalation it leads to: ``"rejections"`` when too
+    many of its tool calls were refused, ``"tool_failures"`` otherwise.
+    """
+
+    def __init__(self, message: str, *, trigger: EscalationTrigger = "tool_failures") -> None:
+        super().__init__(message)
+        self.trigger: EscalationTrigger = trigger
 
 
 class EscalationRequired(WindtunnelError):
     """A forced escalation trigger fired inside a step (a conflict, a failed verification,
     a high-impact action); the engine routes the run to its escalation state."""
 
-    def __init__(self, trigger: str, detail: str) -> None:
+    def __init__(self, trigger: EscalationTrigger, detail: str) -> None:
         super().__init__(f"{trigger}: {detail}")
-        self.trigger = trigger
+        self.trigger: EscalationTrigger = trigger
         self.detail = detail
 
 
@@ -168,4 +218,8 @@ class TraceError(WindtunnelError):
 
 
 class SimulationError(WindtunnelError):
-    """The simulation itself went wrong, as opposed to the system under test."""
+    """The simulation itself went wrong, as opposed to the system under test.
+
+    A harness error, never the agent's failure: the engine and the tool layer let it
+    propagate out of ``run()`` rather than handling it as a failed step or tool call.
+    """

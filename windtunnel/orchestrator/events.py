@@ -27,6 +27,7 @@ __all__ = [
     "BudgetExceeded",
     "ConflictDetected",
     "ConflictPolicy",
+    "CostCharged",
     "Escalated",
     "EscalationTrigger",
     "Event",
@@ -142,7 +143,9 @@ class RunFinished(EventBase):
     status: RunStatus = Field(description="How the run ended.")
     steps: int = Field(description="Steps taken.")
     duration: float = Field(description="Simulated seconds from start to end.")
-    cost: float = Field(description="Total cost charged to the run, in USD.")
+    total_cost: float = Field(
+        description="Total USD charged to the run: the sum of its model_called and cost_charged costs."
+    )
     reason: str | None = Field(description="Why the run did not complete, if it did not.")
 
 
@@ -215,6 +218,16 @@ class AgentNudged(EventBase):
     problem: AgentProblem = Field(description="What went wrong.")
     detail: str = Field(description="The feedback given to the model, or why the agent gave up.")
     gave_up: bool = Field(description="True when the agent stopped and raised AgentError.")
+
+
+class CostCharged(EventBase):
+    """Something other than a model call was charged to the run: a human's review
+    time, a paid API. (A model call's cost is on its ``model_called`` event.)"""
+
+    kind: Literal["cost_charged"] = "cost_charged"
+    cost: float = Field(description="USD charged.")
+    source: str = Field(description="Who or what it pays for, e.g. 'human:analyst'.")
+    detail: str = Field(description="What exactly, e.g. '4.3 minutes of review at $2.50/min'.")
 
 
 class FaultInjected(EventBase):
@@ -357,6 +370,7 @@ Event = Annotated[
     | ToolRejected
     | ToolTimedOut
     | AgentNudged
+    | CostCharged
     | FaultInjected
     | ActionApplied
     | ActionVerified
@@ -386,6 +400,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         ToolRejected,
         ToolTimedOut,
         AgentNudged,
+        CostCharged,
         FaultInjected,
         ActionApplied,
         ActionVerified,

@@ -206,8 +206,7 @@ class LadderAgent:
             try:
                 outcome = await agent(ctx)
             except AgentError as exc:
-                # Same reading of the failure as the engine's error policy.
-                trigger = "rejections" if "rejected" in str(exc) else "tool_failures"
+                trigger = exc.trigger
                 confidence, detail, proposed = None, f"{rung.tier!r} gave up: {exc}", None
             else:
                 confidence = outcome.confidence

@@ -88,7 +88,7 @@ def _describe(event: Event, elapsed: float) -> str | None:
             reason = "" if event.reason is None else f" ({event.reason})"
             return (
                 f"  => {event.status} in {event.state!r} after {event.steps} steps, "
-                f"{event.duration:.1f} s simulated, ${event.cost:.4f}{reason}"
+                f"{event.duration:.1f} s simulated, ${event.total_cost:.4f}{reason}"
             )
     return f"{at}{event.kind}"
 

@@ -284,7 +284,11 @@ def investigation_workflow(
         except TimeoutError:
             # Fail-safe: nobody answered, so take no action and leave the case open to people.
             return Outcome(next="escalated", data={"human": "no answer", "fail_safe": "no action"})
-        ctx.charge(decision.cost)
+        ctx.charge(
+            decision.cost,
+            source=f"human:{decision.approver}",
+            detail=f"{decision.review_minutes:.1f} minutes of review",
+        )
         return Outcome(
             next="escalated",
             confidence=1.0,

@@ -34,8 +34,12 @@ from .world import World
 __all__ = ["FaultInjector", "SimulatedCrash"]
 
 
-class SimulatedCrash(SimulationError):
-    """The run was stopped dead by a ``crash`` fault, as a killed process would be."""
+class SimulatedCrash(BaseException):
+    """The run was stopped dead by a ``crash`` fault, as a killed process would be.
+
+    Like ``SystemExit``, a ``BaseException``: no handler's ``except Exception``, no
+    tool retry and no error policy may catch a process's death.
+    """
 
 
 class FaultInjector:
