@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from windtunnel.evals import trace_complete
 from windtunnel.orchestrator import (
+    Grant,
     Outcome,
     RunError,
     SqliteStore,
@@ -56,7 +57,7 @@ def test_resume_after_a_crash_at_any_transition(seed: int, k: int) -> None:
         trace = Trace(FaultInjector(plan, rng=sim.rng))
         with pytest.raises(SimulatedCrash):
             sim.run(run(durable_workflow(firewall), env=sim, store=store, trace=trace))
-        [checkpoint] = store.runs()
+        [checkpoint] = [info.checkpoint for info in store.runs()]
         assert checkpoint.status == "running"
         assert checkpoint.state == STATES[k - 1]  # the state whose transition was lost runs again
 
@@ -92,7 +93,7 @@ def test_resume_after_a_killed_process(tmp_path: Path) -> None:
     assert killed.returncode == 17, killed.stderr
 
     store = SqliteStore(tmp_path / "killed.sqlite")
-    [checkpoint] = store.runs()
+    [checkpoint] = [info.checkpoint for info in store.runs()]
     assert (checkpoint.status, checkpoint.state) == ("running", "s3")
     firewall = FileFirewall(tmp_path / "killed.json")
     sim = Sim(seed=SEED)
@@ -122,7 +123,7 @@ def approval_workflow(timeout: float = 3600.0) -> Workflow:
                 reject="hold",
                 on_timeout="hold",
                 timeout=timeout,
-                resources=lambda ctx: ["host:db-01"],
+                grants=lambda ctx: [Grant("host:db-01", "isolate")],
             ),
             "act": act,
             "hold": hold,
@@ -160,7 +161,7 @@ def test_approval_pauses_durably_and_a_decision_resumes(tmp_path: Path, decision
     ]
     assert trace_complete(done.trace.events) == []
     if decision == "approve":
-        assert done.data["approved"] == ["host:db-01"]
+        assert done.trace.query(kind="approval_decided")[0].grants == [("host:db-01", "isolate")]  # type: ignore[union-attr]
 
 
 def test_an_undecided_approval_times_out_to_the_fail_safe(tmp_path: Path) -> None:
@@ -207,7 +208,7 @@ def test_two_crashes_in_a_row_still_lose_and_repeat_nothing(tmp_path: Path) -> N
 
     with pytest.raises(SimulatedCrash):
         sim.run(run(durable_workflow(firewall), env=sim, store=store, trace=Trace(crash_at(2))))
-    run_id = store.runs()[0].run_id
+    run_id = store.runs()[0].checkpoint.run_id
     # The second life dies at its first transition: the very step the first one lost.
     second = Trace.from_events(store.events(run_id))
     second.attach(crash_at(1))
@@ -251,7 +252,9 @@ def test_data_that_cannot_be_checkpointed_fails_the_run_cleanly(tmp_path: Path) 
     sim = Sim(seed=1)
     result = sim.run(run(wf, env=sim, store=SqliteStore(tmp_path / "x.sqlite")))
     assert result.status == "failed"
-    assert "cannot checkpoint a value that is not JSON" in (result.reason or "")
+    assert "outcome data['handle'] is of type object; a durable run keeps only JSON values" in (
+        result.reason or ""
+    )
     assert result.trace.events[-1].kind == "run_finished"
 
 
@@ -261,15 +264,13 @@ def test_a_run_is_not_resumed_twice_at_once(tmp_path: Path) -> None:
     sim = Sim(seed=1)
     paused = sim.run(run(approval_workflow(), env=sim, store=store))
     # Two processes read the checkpoint at life 0; only the first claim wins.
-    first, second = SqliteStore(path), SqliteStore(path)
-    assert first.claim(paused.run_id, incarnation=0)
-    assert not second.claim(paused.run_id, incarnation=0)
-
-    class Late(SqliteStore):
-        """A store whose claim another process won in the meantime."""
-
-        def claim(self, run_id: str, incarnation: int) -> bool:
-            return False
-
-    with pytest.raises(RunError, match="was resumed elsewhere meanwhile"):
-        sim.run(resume(approval_workflow(), paused.run_id, env=sim, store=Late(path)))
+    first, second, third = SqliteStore(path), SqliteStore(path), SqliteStore(path)
+    first.claim(paused.run_id, incarnation=0)
+    with pytest.raises(RunError, match=r"was resumed elsewhere meanwhile \(life 1\)"):
+        second.claim(paused.run_id, incarnation=0)
+    # A third reads the checkpoint after the first claimed it: the first owns the run
+    # (its lease is live), so the third does not take the next life.
+    with pytest.raises(RunError, match=f"run {paused.run_id!r} is owned by {first.owner} until"):
+        third.claim(paused.run_id, incarnation=1)
+    with pytest.raises(RunError, match="is owned by"):
+        sim.run(resume(approval_workflow(), paused.run_id, env=sim, store=third))

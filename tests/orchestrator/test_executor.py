@@ -11,9 +11,11 @@ from pydantic import BaseModel
 
 from windtunnel.orchestrator import (
     ActionPolicy,
+    Grant,
     MemoryStore,
     Outcome,
     RunResult,
+    SqliteStore,
     StepContext,
     Tool,
     ToolRegistry,
@@ -21,7 +23,10 @@ from windtunnel.orchestrator import (
     Trace,
     Workflow,
     WorkflowError,
+    approval_gate,
     call_tool,
+    decide,
+    resume,
     run,
 )
 from windtunnel.simulators import Fault, FaultInjector, FaultPlan, Host, Sim, World, soc_tools
@@ -43,7 +48,7 @@ def acting(
         for name, args in calls:
             use = ToolUseBlock(id=ctx.new_id("call"), name=name, input=args)
             result, _ = await call_tool(ctx, tools, [name], use)
-            outputs.append((result.is_error, result.content))
+            outputs.append([result.is_error, result.content])
         await asyncio.sleep(then)
         return Outcome(next="done", data={"outputs": outputs})
 
@@ -146,17 +151,58 @@ def test_high_impact_action_escalates_unless_approved() -> None:
     assert escalated.trigger == "high_impact"  # type: ignore[union-attr]
     assert w.isolated == set()
 
-    async def approve(ctx: StepContext) -> Outcome:
-        return Outcome(next="act", data={"approved": ["host:db-01"]})
 
-    approved = Workflow(
-        states={"approve": approve, "act": acting(tools, isolate)},
-        transitions={"approve": ["act"], "act": ["done"]},
+def approved_then(tools: ToolRegistry, call: tuple[str, dict[str, Any]]) -> Workflow:
+    """Ask for approval to isolate db-01, then make ``call``."""
+    return Workflow(
+        name="approved",
+        states={
+            "approve": approval_gate(
+                approve="act",
+                reject="escalate",
+                on_timeout="escalate",
+                timeout=3600,
+                grants=lambda ctx: [Grant("host:db-01", "isolate")],
+            ),
+            "act": acting(tools, call),
+            "escalate": to_done,
+        },
+        transitions={"approve": ["act", "escalate"], "act": ["done"], "escalate": ["done"]},
         initial="approve",
         terminal=["done"],
+        escalate_to="escalate",
     )
-    sim.run(run(approved, env=sim, store=MemoryStore()))
-    assert w.isolated == {"db-01"}
+
+
+@pytest.mark.parametrize(
+    ("decision", "call", "isolated", "escalated"),
+    [
+        ("approve", ("isolate_host", {"host": "db-01"}), {"db-01"}, []),
+        # An approval covers only the resource and the intent it was asked for.
+        ("approve", ("isolate_host", {"host": "db-02"}), set(), ["high_impact"]),
+        ("approve", ("release_host", {"host": "db-01"}), set(), ["high_impact"]),
+        ("reject", ("isolate_host", {"host": "db-01"}), set(), []),
+    ],
+)
+def test_an_approval_grants_exactly_its_resource_and_intent(
+    decision: str, call: tuple[str, dict[str, Any]], isolated: set[str], escalated: list[str]
+) -> None:
+    w, sim = world(), Sim(seed=0)
+    w.hosts["db-02"] = Host(name="db-02", ip="10.0.0.3", criticality="critical", owner="data")
+    tools = soc_tools(w, rng=sim.rng)
+    store = SqliteStore(":memory:")
+    paused = sim.run(run(approved_then(tools, call), env=sim, store=store))
+    [request] = store.pending()
+    assert request.grants == (Grant("host:db-01", "isolate"),)
+    assert request.proposal.endswith("grants: isolate host:db-01")
+    decide(store, request.id, decision, by="alice", at=sim.now)  # type: ignore[arg-type]
+    result = sim.run(resume(approved_then(tools, call), paused.run_id, env=sim, store=store))
+    assert result.status == "completed"
+    assert w.isolated == isolated
+    assert [e.trigger for e in result.trace.query(kind="escalated")] == escalated  # type: ignore[union-attr]
+    [decided] = result.trace.query(kind="approval_decided")
+    granted = [("host:db-01", "isolate")] if decision == "approve" else []
+    assert decided.grants == granted  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("policy", ["escalate", "refuse", "wait"])

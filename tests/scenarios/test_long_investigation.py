@@ -122,7 +122,7 @@ def test_a_long_investigation_survives_a_crash_and_an_approval_wait(tmp_path: ob
         raise AssertionError("the crash fault did not fire")
     except SimulatedCrash:
         pass
-    [checkpoint] = store.runs()
+    [checkpoint] = [info.checkpoint for info in store.runs()]
     assert checkpoint.status == "running"
     run_id = checkpoint.run_id
 

@@ -105,7 +105,7 @@ def test_deadlock_raises_naming_the_run_and_state() -> None:
     message = str(info.value)
     assert message.startswith("deadlock at simulated t=0s: nothing is ready and no timer is pending")
     assert "run 'run-stuck' is in state 'investigate'" in message
-    assert "waits in run > _drive > stuck > wait (" in message  # where the task waits
+    assert "waits in run > drive > stuck > wait (" in message  # where the task waits
 
 
 def test_deadlock_outside_a_run() -> None:

@@ -6,14 +6,15 @@ It imports nothing else of windtunnel and never knows whether it is simulated:
 time comes from the running event loop, randomness and ids from a ``Runtime``.
 """
 
-from .actions import ActionSpec, Impact
+from .actions import ActionPolicy, ActionSpec, Impact, action_key
 from .agent import DEFAULT_PRICES, LLMAgent, render_context, submit_spec
 from .anthropic_model import AnthropicModel
 from .approvals import Decision, approval_gate, decide
 from .budget import Budget
-from .checkpoint import Approval, Checkpoint, CheckpointStatus, CheckpointStore, SqliteStore
+from .checkpoint import Approval, Checkpoint, CheckpointStatus, CheckpointStore, Grant, RunInfo, json_problem
 from .context import StepContext, current_step
-from .engine import RunResult, active_runs, resume, run
+from .driver import RunResult
+from .engine import active_runs, resume, run
 from .errors import (
     AgentError,
     BudgetExhausted,
@@ -42,6 +43,7 @@ from .events import (
     EVENT_TYPES,
     ActionApplied,
     ActionCompensated,
+    ActionUnknown,
     ActionVerified,
     AgentNudged,
     AgentProblem,
@@ -75,7 +77,7 @@ from .events import (
     VerificationStep,
     event_adapter,
 )
-from .executor import ActionPolicy, action_key, execute_action
+from .executor import execute_action
 from .ladder import HUMAN_TIER, Ladder, LadderAgent, Rung
 from .model import (
     ContentBlock,
@@ -99,6 +101,7 @@ from .model import (
 from .pricing import DEFAULT_PRICES_AS_OF, Price, PriceTable, UnknownPriceError
 from .runtime import Runtime, SystemRuntime
 from .sinks import JsonlSink, SqliteSink, load_trace
+from .sqlite_store import SCHEMA_VERSION, SqliteStore
 from .store import ActionStore, Lease, LedgerEntry, LedgerStatus, MemoryStore, default_store
 from .tools import SUBMIT, CircuitBreaker, RetryPolicy, Tool, ToolKind, ToolRegistry, call_tool, run_tool
 from .trace import Record, Trace, TraceSink, events_frame, query_events
@@ -109,12 +112,14 @@ __all__ = [
     "DEFAULT_PRICES_AS_OF",
     "EVENT_TYPES",
     "HUMAN_TIER",
+    "SCHEMA_VERSION",
     "SUBMIT",
     "ActionApplied",
     "ActionCompensated",
     "ActionPolicy",
     "ActionSpec",
     "ActionStore",
+    "ActionUnknown",
     "ActionVerified",
     "AgentError",
     "AgentNudged",
@@ -141,6 +146,7 @@ __all__ = [
     "Event",
     "EventBase",
     "FaultInjected",
+    "Grant",
     "Handler",
     "HandlerFailed",
     "Impact",
@@ -176,6 +182,7 @@ __all__ = [
     "RetryPolicy",
     "RunError",
     "RunFinished",
+    "RunInfo",
     "RunPaused",
     "RunResult",
     "RunResumed",
@@ -230,6 +237,7 @@ __all__ = [
     "event_adapter",
     "events_frame",
     "execute_action",
+    "json_problem",
     "load_trace",
     "query_events",
     "render_context",

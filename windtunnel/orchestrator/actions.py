@@ -1,6 +1,7 @@
-"""`ActionSpec`: what a write tool declares about the change it makes.
+"""`ActionSpec` and `ActionPolicy`: what a write tool declares about its change, and
+how the action executor treats it.
 
-The resource it touches and the intent it has on it (for leases and conflict
+The resource a call touches and the intent it has on it (for leases and conflict
 detection), how to tell that the change is already made (precheck), how to read
 it back once made (verify), how to undo it (compensate), and whether it is high
 impact (which escalates whatever the confidence). A write tool without an action
@@ -9,11 +10,14 @@ spec — and so without a verifier — is refused when its registry is built.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
-__all__ = ["ActionSpec", "Impact"]
+from .events import ConflictPolicy
+
+__all__ = ["ActionPolicy", "ActionSpec", "Impact", "action_key"]
 
 Impact: TypeAlias = Literal["low", "high"]
 
@@ -50,3 +54,37 @@ class ActionSpec:
     """Undoes the change; None when it cannot be undone (e.g. a sent notification)."""
     impact: Callable[[Any], Impact] = lambda args: "low"
     """High-impact calls (isolating a critical host) escalate whatever the confidence."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionPolicy:
+    """How the executor verifies, recovers and handles conflicts."""
+
+    verify_attempts: int = 4
+    """Read-backs before verification counts as failed."""
+    verify_delay: float = 5.0
+    """Seconds before the second read-back; doubles each time (stale reads settle)."""
+    reapply: int = 1
+    """Times the action is applied again after a failed verification."""
+    compensate: bool = True
+    """Undo an action that never verified, when the tool can."""
+    on_conflict: ConflictPolicy = "escalate"
+    conflict_wait: float = 300.0
+    """For ``on_conflict="wait"``: seconds to wait for the other run's lease."""
+    escalate_high_impact: bool = True
+    """Escalate before applying a high-impact action that no approval grants."""
+
+
+def action_key(run_id: str, step: int, tool: str, normalized: str, occurrence: int = 0) -> str:
+    """The idempotency key of the ``occurrence``-th call of ``tool`` with ``normalized``
+    arguments in step ``step`` of run ``run_id``.
+
+    A step that runs again after a crash keeps its number and makes its calls in the
+    same order, so it finds them done; the same call made again — later in the step,
+    or in a later step (block, unblock, block again) — is a new action, which the
+    precheck judges.
+    """
+    digest = hashlib.sha256(
+        f"{run_id}\x00{step}\x00{tool}\x00{normalized}\x00{occurrence}".encode()
+    ).hexdigest()
+    return f"{tool}:{digest[:16]}"

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Literal, TypeAlias
 
-from .checkpoint import Approval, CheckpointStore
+from .checkpoint import Approval, CheckpointStore, Grant
 from .context import StepContext
 from .errors import RunError, RunPaused
 from .workflow import Handler, Outcome
@@ -32,7 +32,7 @@ def approval_gate(
     timeout: float,
     modify: str | None = None,
     proposal: Callable[[StepContext], str] | None = None,
-    resources: Callable[[StepContext], Sequence[str]] | None = None,
+    grants: Callable[[StepContext], Sequence[Grant]] | None = None,
 ) -> Handler:
     """A state handler that asks a human and pauses the run until someone decides.
 
@@ -42,8 +42,11 @@ def approval_gate(
         on_timeout: the fail-safe state when nobody decided within ``timeout``
             simulated seconds (typically: do not act, escalate further).
         proposal: what the human is asked, from the step context; the run's data by default.
-        resources: resources an approval authorizes (e.g. ``["host:db-01"]``): the
-            action executor applies high-impact actions on them without escalating.
+        grants: what an approval authorizes, each one intent on one resource (e.g.
+            ``[Grant("host:db-01", "isolate")]``): once approved, the action executor
+            applies high-impact actions with exactly that resource and intent without
+            escalating — no other resource, no other intent. Shown to the human with
+            the proposal, and kept in the run's checkpoint.
     """
 
     async def gate(ctx: StepContext) -> Outcome:
@@ -57,6 +60,12 @@ def approval_gate(
         now = ctx.now()
         if request is None:
             text = proposal(ctx) if proposal is not None else f"proceed with {dict(ctx.data)!r}"
+            asked = tuple(grants(ctx)) if grants is not None else ()
+            for grant in asked:
+                if not isinstance(grant, Grant):
+                    raise RunError(f"grants must return Grant(resource, intent) values, got {grant!r}")
+            if asked:
+                text += "; grants: " + ", ".join(f"{g.intent} {g.resource}" for g in asked)
             request = Approval(
                 id=approval_id,
                 run_id=ctx.run_id,
@@ -64,9 +73,12 @@ def approval_gate(
                 proposal=text,
                 requested_at=now,
                 deadline=now + timeout,
+                grants=asked,
             )
             store.put_approval(request)
-            ctx.emit("approval_requested", approval_id=approval_id, proposal=text, deadline=request.deadline)
+            ctx._record(
+                "approval_requested", approval_id=approval_id, proposal=text, deadline=request.deadline
+            )
             raise RunPaused(f"run {ctx.run_id!r} waits for approval {approval_id!r}")
         if request.decision is None:
             if now < request.deadline:
@@ -74,7 +86,7 @@ def approval_gate(
             waited = now - request.requested_at
             # Closed for good: a decision arriving now is too late to count.
             store.put_approval(replace(request, decision="timeout", decided_at=now))
-            ctx.emit(
+            ctx._record(
                 "approval_decided",
                 approval_id=approval_id,
                 decision="timeout",
@@ -87,18 +99,21 @@ def approval_gate(
             return Outcome(next=on_timeout, data={"approval": "timeout", "fail_safe": on_timeout})
         target = {"approve": approve, "reject": reject, "modify": modify or reject}[request.decision]
         waited = (request.decided_at or now) - request.requested_at
-        ctx.emit(
+        granted = request.grants if request.decision == "approve" else ()
+        ctx._record(
             "approval_decided",
             approval_id=approval_id,
             decision=request.decision,
             by=request.by,
             waited=waited,
             next=target,
+            grants=[(g.resource, g.intent) for g in granted],
         )
-        data: dict[str, object] = {"approval": request.decision, "approved_by": request.by}
-        if request.decision == "approve" and resources is not None:
-            data["approved"] = list(resources(ctx))
-        return Outcome(next=target, confidence=1.0, data=data)
+        if granted:
+            ctx._grant(frozenset(granted))
+        return Outcome(
+            next=target, confidence=1.0, data={"approval": request.decision, "approved_by": request.by}
+        )
 
     return gate
 

@@ -9,18 +9,18 @@ import weakref
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
+from pydantic import ValidationError
+
+from .actions import ActionPolicy
 from .budget import Budget
-from .checkpoint import CheckpointStore
+from .checkpoint import CheckpointStore, Grant
 from .errors import BudgetExhausted, TraceError
 from .events import EVENT_TYPES
 from .runtime import Runtime
 from .store import ActionStore
 from .trace import Trace
-
-if TYPE_CHECKING:
-    from .executor import ActionPolicy
 
 __all__ = ["StepContext", "current_step"]
 
@@ -54,6 +54,7 @@ class _Run:
         "data",
         "durable",
         "env",
+        "grants",
         "incarnation",
         "local",
         "loop",
@@ -107,6 +108,8 @@ class _Run:
         self.incarnation = 0
         self.resumed_seq = 0
         self.cancelled = False
+        # What approvals granted the run: (resource, intent) pairs; checkpointed.
+        self.grants: frozenset[Grant] = frozenset()
         self.seq = 0
         self.steps = 0
         self.cost = 0.0
@@ -206,6 +209,26 @@ class StepContext:
         return self._run.steps
 
     @property
+    def incarnation(self) -> int:
+        """Which life of the run this is: 0, then one more at every resume."""
+        return self._run.incarnation
+
+    @property
+    def seq(self) -> int:
+        """The sequence number the run's next event gets."""
+        return self._run.seq
+
+    @property
+    def grants(self) -> frozenset[Grant]:
+        """What approvals have granted the run so far."""
+        return self._run.grants
+
+    def _grant(self, grants: frozenset[Grant]) -> None:
+        """Record what an approval granted (for the approval gate)."""
+        run = self._run
+        run.grants = run.grants | grants
+
+    @property
     def cost(self) -> float:
         """USD charged to the run so far."""
         return self._run.cost
@@ -277,8 +300,26 @@ class StepContext:
         """Record an event of ``kind`` in this state, e.g. ``ctx.emit("tool_called", ...)``.
 
         Raises:
-            TraceError: for an unknown kind; fields are validated when the event is read.
+            TraceError: for an unknown kind, or fields that do not fit it (checked now,
+                not when the trace is read).
         """
-        if kind not in EVENT_TYPES:
+        model = EVENT_TYPES.get(kind)
+        if model is None:
             raise TraceError(f"unknown event kind={kind!r}; known: {sorted(EVENT_TYPES)}")
+        run = self._run
+        try:
+            model.model_validate(
+                {"run_id": run.run_id, "seq": run.seq, "sim_time": 0.0, "wall_time": 0.0, "state": self.state}
+                | fields
+            )
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, error['loc'])) or '(event)'}: {error['msg']}" for error in exc.errors()
+            )
+            raise TraceError(f"malformed {kind!r} event in state {self.state!r}: {problems}") from exc
+        run.emit(kind, self.state, fields)
+
+    def _record(self, kind: str, **fields: Any) -> None:
+        """Record an event the orchestrator itself builds: its fields are right by
+        construction, and checking them would cost the hot path."""
         self._run.emit(kind, self.state, fields)

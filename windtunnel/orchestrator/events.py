@@ -19,6 +19,7 @@ __all__ = [
     "EVENT_TYPES",
     "ActionApplied",
     "ActionCompensated",
+    "ActionUnknown",
     "ActionVerified",
     "AgentNudged",
     "AgentProblem",
@@ -252,6 +253,23 @@ class ActionApplied(EventBase):
     noop: bool = Field(description="True when the precheck found it already done.")
     from_ledger: bool = Field(description="True when the ledger showed it applied before.")
     attempt: int = Field(1, description="2 and up: applied again after its verification failed.")
+    recovered: bool = Field(
+        False, description="True when a crash left the outcome unknown and the precheck found it applied."
+    )
+
+
+class ActionUnknown(EventBase):
+    """A life of the run that died had started this action (or its undo) and not
+    recorded the outcome: whether the world changed is unknown. What follows says how
+    it was resolved: the precheck (or a read-back) decides, and nothing is done twice."""
+
+    kind: Literal["action_unknown"] = "action_unknown"
+    tool: str = Field(description="The write tool.")
+    key: str = Field(description="The idempotency key.")
+    resource: str = Field(description="What the action touches.")
+    intent: str = Field(description="What it does to the resource.")
+    attempt: int = Field(description="Which application it was.")
+    detail: str = Field(description="What is unknown and how it is decided.")
 
 
 class ActionVerified(EventBase):
@@ -286,6 +304,9 @@ class ActionCompensated(EventBase):
     key: str = Field(description="The idempotency key.")
     resource: str = Field(description="What the action touched.")
     ok: bool = Field(description="False when the compensation itself failed.")
+    recovered: bool = Field(
+        False, description="True when a crash left the undo's outcome unknown and a read-back found it done."
+    )
 
 
 ConflictPolicy: TypeAlias = Literal["refuse", "wait", "escalate"]
@@ -355,6 +376,9 @@ class ApprovalDecided(EventBase):
     by: str | None = Field(description="Who decided; None for a timeout.")
     waited: float = Field(description="Simulated seconds from the request to the decision.")
     next: str = Field(description="The state the decision leads to.")
+    grants: list[tuple[str, str]] = Field(
+        default_factory=list, description="(resource, intent) pairs an approval authorizes."
+    )
 
 
 Event = Annotated[
@@ -373,6 +397,7 @@ Event = Annotated[
     | CostCharged
     | FaultInjected
     | ActionApplied
+    | ActionUnknown
     | ActionVerified
     | VerificationFailed
     | ActionCompensated
@@ -403,6 +428,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         CostCharged,
         FaultInjected,
         ActionApplied,
+        ActionUnknown,
         ActionVerified,
         VerificationFailed,
         ActionCompensated,

@@ -1,272 +1,343 @@
 """The action executor: every write tool call is idempotent, leased, applied and verified.
 
-1. Derive an idempotency key from (run id, tool, normalized arguments) and look it
-   up in the ledger: an action applied before — by this run, before a crash — is
-   not applied again.
+1. Derive an idempotency key from (run, step, tool, normalized arguments, the call's
+   order in the step) and look it up in the ledger: an action recorded before — by
+   a life of this run that died — goes on from where it stopped, never from the start.
 2. Lease the resource with the action's intent. Another run holding it with the
    opposite intent is a conflict, detected before anything commits; the policy
-   refuses, waits, or escalates.
+   refuses, waits, or escalates. A high-impact action escalates unless an approval
+   granted exactly its resource and intent.
 3. Precheck: already in the desired state is a recorded no-op.
-4. Apply (under the tool's timeout, retries and circuit breaker), and record it in
-   the ledger at once.
+4. Record the action as ``pending`` — a durable store refuses this write from a
+   stale owner, which so stops before touching the world — then apply it (under
+   the tool's timeout, retries and circuit breaker) and record the outcome.
 5. Verify by reading back, with back-off for stale reads. When verification fails:
    apply again, then compensate, then escalate — as the policy says.
+
+Every step is on record before the next one starts, with the action's events so
+far. A life that finds an action ``pending`` or ``compensating`` does not know
+whether the world changed: it records ``action_unknown`` and lets the precheck
+(or the read-back) decide, visibly, rather than apply or undo anything twice.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from .actions import ActionPolicy, ActionSpec, action_key
+from .checkpoint import Grant
 from .context import StepContext
-from .errors import EscalationRequired
-from .events import ConflictPolicy
+from .errors import EscalationRequired, SimulationError
+from .events import VerificationStep
 from .model import ToolResultBlock, ToolUseBlock
 from .store import ActionStore, Lease, LedgerEntry, LedgerStatus
 
-__all__ = ["ActionPolicy", "action_key", "execute_action"]
+__all__ = ["execute_action"]
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ActionPolicy:
-    """How the executor verifies, recovers and handles conflicts."""
-
-    verify_attempts: int = 4
-    """Read-backs before verification counts as failed."""
-    verify_delay: float = 5.0
-    """Seconds before the second read-back; doubles each time (stale reads settle)."""
-    reapply: int = 1
-    """Times the action is applied again after a failed verification."""
-    compensate: bool = True
-    """Undo an action that never verified, when the tool can."""
-    on_conflict: ConflictPolicy = "escalate"
-    conflict_wait: float = 300.0
-    """For ``on_conflict="wait"``: seconds to wait for the other run's lease."""
-    escalate_high_impact: bool = True
-    """Escalate before applying a high-impact action."""
-
-
-def action_key(run_id: str, step: int, tool: str, normalized: str, occurrence: int = 0) -> str:
-    """The idempotency key of the ``occurrence``-th call of ``tool`` with ``normalized``
-    arguments in step ``step`` of run ``run_id``.
-
-    A step that runs again after a crash keeps its number and makes its calls in the
-    same order, so it finds them done; the same call made again — later in the step,
-    or in a later step (block, unblock, block again) — is a new action, which the
-    precheck judges.
-    """
-    digest = hashlib.sha256(
-        f"{run_id}\x00{step}\x00{tool}\x00{normalized}\x00{occurrence}".encode()
-    ).hexdigest()
-    return f"{tool}:{digest[:16]}"
+_Phase = Literal["apply", "verify", "compensate"]
 
 
 async def execute_action(
     ctx: StepContext,
-    tool: Any,
+    *,
+    tool: str,
+    spec: ActionSpec,
     args: BaseModel,
     use: ToolUseBlock,
-    *,
+    apply: Callable[[], Awaitable[ToolResultBlock]],
     store: ActionStore,
     policy: ActionPolicy,
-    approved: bool = False,
 ) -> ToolResultBlock:
     """Run one write tool call through the ledger, the lease, the precheck, the
     application and the verification; see the module docstring.
 
+    Args:
+        tool: the write tool's name.
+        spec: its action spec.
+        args: the call's validated arguments.
+        use: the model's tool call.
+        apply: runs the tool once (with its timeout, retries and breaker) and
+            records ``tool_called``.
+
     Raises:
         EscalationRequired: on a conflict (policy ``escalate``), a high-impact action
-            not yet ``approved``, or an action that could not be verified.
+            no approval granted, or an action that could not be verified.
+        RunTakenOver: another life owns the run now (a durable store's fencing).
     """
-    from .tools import run_tool  # the tool layer's timeouts, retries, breaker and event
-
-    action = tool.action
     normalized = json.dumps(args.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    key = action_key(ctx.run_id, ctx.step, tool.name, normalized, ctx.occurrence(tool.name, normalized))
-    resource = action.resource(args)
-    common = {"tool": tool.name, "key": key, "resource": resource}
-
-    run = ctx._run
+    key = action_key(ctx.run_id, ctx.step, tool, normalized, ctx.occurrence(tool, normalized))
+    action = _Action(ctx, tool, spec, args, use, apply, store, policy, key)
     entry = store.ledger_get(key)
     if entry is not None:
-        if not entry.committed and entry.incarnation < run.incarnation:
-            # Done in a life of the run that died before its next checkpoint: its
-            # events died with it. Record them again; do not do it again.
-            for kind, fields in entry.events:
-                ctx.emit(kind, **fields)
-            # Recorded in this life now: a later call of the same action is a repeat.
-            store.ledger_put(replace(entry, incarnation=run.incarnation))
-            if entry.status == "compensated":
-                raise EscalationRequired("verification_failed", f"{tool.name} on {resource} was undone")
-            if entry.status == "applied" and not entry.verified:
-                await _verified_or_escalate(ctx, action, args, policy, common)
-            return _result(use, entry.output)
-        if entry.status == "compensated":
-            raise EscalationRequired("verification_failed", f"{tool.name} on {resource} was undone")
-        if entry.status == "applied" and not entry.verified:
-            await _verified_or_escalate(ctx, action, args, policy, common)
-        ctx.emit(
-            "action_applied", **common, intent=action.intent, noop=entry.status == "noop", from_ledger=True
+        return await action.go_on(entry)
+    if (
+        policy.escalate_high_impact
+        and spec.impact(args) == "high"
+        and Grant(action.resource, spec.intent) not in ctx.grants
+    ):
+        raise EscalationRequired(
+            "high_impact", f"{tool} ({spec.intent}) on {action.resource} is high impact: a human decides"
         )
-        return _result(use, f"already done: {action.intent} {resource} ({entry.status} at t={entry.at:g}s)")
-
-    if policy.escalate_high_impact and not approved and action.impact(args) == "high":
-        raise EscalationRequired("high_impact", f"{tool.name} on {resource} is high impact: a human decides")
-
-    # From here on, what the action records goes into its ledger entry (waiting on a
-    # conflict included), so that a crash cannot lose it.
-    mark, first_seq = len(ctx.trace.records), run.seq
-    refused = await _take_lease(ctx, tool.name, action.intent, action.opposite, resource, store, policy)
+    refused = await action.lease()
     if refused is not None:
-        return ToolResultBlock(tool_use_id=use.id, content=f"refused: {refused}", is_error=True)
+        return refused
+    if await spec.precheck(args):
+        ctx._record("action_applied", **action.common, intent=spec.intent, noop=True, from_ledger=False)
+        action.output = f"no-op: {action.resource} was already in the desired state ({spec.intent})"
+        action.record("noop", verified=True)
+        return ToolResultBlock(tool_use_id=use.id, content=action.output)
+    return await action.drive("apply")
 
-    def record(status: LedgerStatus, *, verified: bool, output: str) -> None:
-        # Committed at once, with the action's events so far: a crash after this
-        # point must not apply the action again, nor lose what it recorded.
-        events = tuple((rec[0], rec[6]) for rec in ctx.trace.records[mark:] if rec[1] == run.run_id)
-        store.ledger_put(
+
+class _Action:
+    """One write action in progress: its key, where it stands, and its ledger entry."""
+
+    __slots__ = (
+        "apply",
+        "args",
+        "attempt",
+        "common",
+        "ctx",
+        "first_seq",
+        "key",
+        "mark",
+        "output",
+        "policy",
+        "resource",
+        "spec",
+        "store",
+        "tool",
+        "use",
+    )
+
+    def __init__(
+        self,
+        ctx: StepContext,
+        tool: str,
+        spec: ActionSpec,
+        args: BaseModel,
+        use: ToolUseBlock,
+        apply: Callable[[], Awaitable[ToolResultBlock]],
+        store: ActionStore,
+        policy: ActionPolicy,
+        key: str,
+    ) -> None:
+        self.ctx, self.tool, self.spec, self.args, self.use = ctx, tool, spec, args, use
+        self.apply, self.store, self.policy, self.key = apply, store, policy, key
+        self.resource = spec.resource(args)
+        self.common = {"tool": tool, "key": key, "resource": self.resource}
+        # What the action records from here on goes into its ledger entry (conflict
+        # waits and events replayed from a dead life included), so no crash loses it.
+        self.mark = len(ctx.trace.records)
+        self.first_seq = ctx.seq
+        self.attempt = 1
+        self.output = ""
+
+    def record(self, status: LedgerStatus, *, verified: bool = False) -> None:
+        """Put the action on record, with every event it has recorded so far."""
+        ctx = self.ctx
+        run_id = ctx.run_id
+        events = tuple((rec[0], rec[6]) for rec in ctx.trace.records[self.mark :] if rec[1] == run_id)
+        self.store.ledger_put(
             LedgerEntry(
-                key=key,
-                run_id=run.run_id,
-                tool=tool.name,
-                resource=resource,
-                intent=action.intent,
+                key=self.key,
+                run_id=run_id,
+                tool=self.tool,
+                resource=self.resource,
+                intent=self.spec.intent,
                 status=status,
                 verified=verified,
                 at=ctx.now(),
-                seq=first_seq,
-                incarnation=run.incarnation,
-                output=output,
+                seq=self.first_seq,
+                incarnation=ctx.incarnation,
+                attempt=self.attempt,
+                output=self.output,
                 events=events,
             )
         )
 
-    if await action.precheck(args):
-        ctx.emit("action_applied", **common, intent=action.intent, noop=True, from_ledger=False)
-        output = f"no-op: {resource} was already in the desired state ({action.intent})"
-        record("noop", verified=True, output=output)
-        return _result(use, output)
+    def result(self, *, is_error: bool = False) -> ToolResultBlock:
+        return ToolResultBlock(tool_use_id=self.use.id, content=self.output, is_error=is_error)
 
-    for round_ in range(policy.reapply + 1):
-        result = await run_tool(ctx, tool, args, use)
-        if result.is_error:
-            return result
-        ctx.emit(
-            "action_applied",
-            **common,
-            intent=action.intent,
-            noop=False,
-            from_ledger=False,
-            attempt=round_ + 1,
+    def escalation(self, *, undone: bool) -> EscalationRequired:
+        tail = " and was undone" if undone else ""
+        return EscalationRequired(
+            "verification_failed",
+            f"{self.tool} on {self.resource} did not verify after {self.attempt} application(s){tail}",
         )
-        record("applied", verified=False, output=result.content)
-        attempts = await _verify(ctx, action, args, policy)
-        if attempts > 0:
-            ctx.emit("action_verified", **common, attempts=attempts)
-            record("applied", verified=True, output=result.content)
-            return result
-        last = round_ == policy.reapply
-        step = (
-            "reapply"
-            if not last
-            else ("compensate" if policy.compensate and action.compensate else "escalate")
+
+    async def go_on(self, entry: LedgerEntry) -> ToolResultBlock:
+        """Carry on with an action found in the ledger, from where it stopped."""
+        ctx, spec = self.ctx, self.spec
+        self.attempt, self.output, self.first_seq = entry.attempt, entry.output, entry.seq
+        replayed = not entry.committed
+        if replayed:
+            # Recorded by a life of the run that died before its next checkpoint: its
+            # events died with it. Record them again; do not do them again.
+            for kind, fields in entry.events:
+                ctx._record(kind, **fields)
+        status = entry.status
+        if status in ("noop", "failed") or (status == "applied" and entry.verified):
+            if replayed:
+                self.record(status, verified=entry.verified)  # now this life's, to commit
+            elif status != "failed":
+                ctx._record(
+                    "action_applied",
+                    **self.common,
+                    intent=spec.intent,
+                    noop=status == "noop",
+                    from_ledger=True,
+                )
+                self.output = f"already done: {spec.intent} {self.resource} ({status} at t={entry.at:g}s)"
+            return self.result(is_error=status == "failed")
+        if status in ("unverified", "compensated"):
+            if replayed:
+                self.record(status)
+            raise self.escalation(undone=status == "compensated")
+        # The run was dead for a while: its lease may have lapsed and been taken.
+        refused = await self.lease()
+        if refused is not None:
+            return refused
+        if status == "applied":
+            return await self.drive("verify")
+        if status == "pending":
+            self.unknown("its life ended before its outcome was recorded; the precheck decides")
+            if not await spec.precheck(self.args):
+                return await self.drive("apply")
+            ctx._record(
+                "action_applied",
+                **self.common,
+                intent=spec.intent,
+                noop=False,
+                from_ledger=False,
+                attempt=self.attempt,
+                recovered=True,
+            )
+            self.output = f"{spec.intent} {self.resource}: applied (its answer was lost with a crash)"
+            self.record("applied")
+            return await self.drive("verify")
+        self.unknown("its life ended while undoing it; reading it back decides")
+        if await spec.verify(self.args):
+            return await self.drive("compensate")
+        ctx._record("action_compensated", **self.common, ok=True, recovered=True)
+        self.record("compensated")
+        raise self.escalation(undone=True)
+
+    def unknown(self, detail: str) -> None:
+        self.ctx._record(
+            "action_unknown", **self.common, intent=self.spec.intent, attempt=self.attempt, detail=detail
         )
-        ctx.emit("verification_failed", **common, attempts=policy.verify_attempts, action=step)
-        if step == "compensate":
-            ok = True
-            try:
-                await action.compensate(args)
-            except Exception:
-                ok = False
-            ctx.emit("action_compensated", **common, ok=ok)
-            record("compensated", verified=False, output=result.content)
-    raise EscalationRequired(
-        "verification_failed",
-        f"{tool.name} on {resource} did not verify after {policy.reapply + 1} application(s)",
-    )
+
+    async def drive(self, phase: _Phase) -> ToolResultBlock:
+        """Apply, verify, reapply, compensate: each step on record before the next."""
+        ctx, spec, policy, common = self.ctx, self.spec, self.policy, self.common
+        while True:
+            if phase == "apply":
+                # On record before the world is touched: a stale owner stops here.
+                self.record("pending")
+                result = await self.apply()
+                self.output = result.content
+                if result.is_error:
+                    self.record("failed")
+                    return result
+                ctx._record(
+                    "action_applied", **common, intent=spec.intent, noop=False, from_ledger=False,
+                    attempt=self.attempt,
+                )  # fmt: skip
+                self.record("applied")
+                phase = "verify"
+            elif phase == "verify":
+                attempts = await _verify(spec, self.args, policy)
+                if attempts:
+                    ctx._record("action_verified", **common, attempts=attempts)
+                    self.record("applied", verified=True)
+                    return self.result()
+                then: VerificationStep
+                if self.attempt <= policy.reapply:
+                    then = "reapply"
+                elif policy.compensate and spec.compensate is not None:
+                    then = "compensate"
+                else:
+                    then = "escalate"
+                ctx._record("verification_failed", **common, attempts=policy.verify_attempts, action=then)
+                if then == "escalate":
+                    self.record("unverified")
+                    raise self.escalation(undone=False)
+                if then == "reapply":
+                    self.attempt += 1
+                    phase = "apply"
+                else:
+                    phase = "compensate"
+            else:
+                self.record("compensating")
+                ok = await _compensate(spec, self.args)
+                ctx._record("action_compensated", **common, ok=ok)
+                self.record("compensated")
+                raise self.escalation(undone=True)
+
+    async def lease(self) -> ToolResultBlock | None:
+        """Lease the resource; a lease another run holds with a conflicting intent is a
+        conflict. Returns the refusal to give the model, or None once the lease is taken.
+
+        Raises:
+            EscalationRequired: a conflict under policy ``escalate`` (or waited in vain).
+        """
+        ctx, store, policy, spec, resource = self.ctx, self.store, self.policy, self.spec, self.resource
+        intent, opposite = spec.intent, spec.opposite
+        deadline = ctx.now() + policy.conflict_wait
+        delay = 1.0
+        while True:
+            conflicting = [
+                lease
+                for lease in store.leases(resource)
+                if lease.holder != ctx.run_id
+                and lease.intent != intent
+                and (opposite is None or lease.intent == opposite)
+            ]
+            if not conflicting:
+                store.lease(
+                    Lease(
+                        resource=resource,
+                        intent=intent,
+                        holder=ctx.run_id,
+                        at=ctx.now(),
+                        incarnation=ctx.incarnation,
+                    )
+                )
+                return None
+            held = conflicting[0]
+            waiting = policy.on_conflict == "wait" and ctx.now() < deadline
+            ctx._record(
+                "conflict_detected",
+                tool=self.tool,
+                resource=resource,
+                intent=intent,
+                held_by=held.holder,
+                held_intent=held.intent,
+                policy=policy.on_conflict,
+            )
+            if waiting:
+                await asyncio.sleep(min(delay, max(0.0, deadline - ctx.now())))
+                delay *= 2
+                continue
+            detail = f"{resource} is held by run {held.holder!r} to {held.intent}; this run wants to {intent}"
+            if policy.on_conflict != "refuse":
+                raise EscalationRequired("conflict", detail)  # escalate, or waited in vain
+            self.output = f"refused: {detail}"
+            self.record("failed")  # a re-run step gets the same answer
+            return self.result(is_error=True)
 
 
-async def _take_lease(
-    ctx: StepContext,
-    tool: str,
-    intent: str,
-    opposite: str | None,
-    resource: str,
-    store: ActionStore,
-    policy: ActionPolicy,
-) -> str | None:
-    """Lease ``resource``; a lease another run holds with a conflicting intent is a
-    conflict. Returns why the call is refused, or None once the lease is taken."""
-    deadline = ctx.now() + policy.conflict_wait
-    delay = 1.0
-    while True:
-        conflicting = [
-            lease
-            for lease in store.leases(resource)
-            if lease.holder != ctx.run_id
-            and lease.intent != intent
-            and (opposite is None or lease.intent == opposite)
-        ]
-        if not conflicting:
-            store.lease(Lease(resource=resource, intent=intent, holder=ctx.run_id, at=ctx.now()))
-            return None
-        held = conflicting[0]
-        waiting = policy.on_conflict == "wait" and ctx.now() < deadline
-        ctx.emit(
-            "conflict_detected",
-            tool=tool,
-            resource=resource,
-            intent=intent,
-            held_by=held.holder,
-            held_intent=held.intent,
-            policy=policy.on_conflict,
-        )
-        if waiting:
-            await asyncio.sleep(min(delay, max(0.0, deadline - ctx.now())))
-            delay *= 2
-            continue
-        detail = f"{resource} is held by run {held.holder!r} to {held.intent}; this run wants to {intent}"
-        if policy.on_conflict == "refuse":
-            return detail
-        raise EscalationRequired("conflict", detail)  # escalate, or waited in vain
-
-
-async def _verified_or_escalate(
-    ctx: StepContext, action: Any, args: BaseModel, policy: ActionPolicy, common: dict[str, str]
-) -> None:
-    """Verify an action whose verification was cut short (a crash, an exception);
-    undo it (when it can be undone and the policy says so) and escalate if it fails."""
-    attempts = await _verify(ctx, action, args, policy)
-    if attempts:
-        ctx.emit("action_verified", **common, attempts=attempts)
-        return
-    undo = policy.compensate and action.compensate is not None
-    ctx.emit(
-        "verification_failed",
-        **common,
-        attempts=policy.verify_attempts,
-        action="compensate" if undo else "escalate",
-    )
-    if undo:
-        ok = True
-        try:
-            await action.compensate(args)
-        except Exception:
-            ok = False
-        ctx.emit("action_compensated", **common, ok=ok)
-    raise EscalationRequired("verification_failed", f"{common['resource']} did not verify")
-
-
-async def _verify(ctx: StepContext, action: Any, args: BaseModel, policy: ActionPolicy) -> int:
+async def _verify(spec: ActionSpec, args: Any, policy: ActionPolicy) -> int:
     """Read back until the action shows; the number of reads it took, or 0."""
     delay = policy.verify_delay
     for attempt in range(1, policy.verify_attempts + 1):
-        if await action.verify(args):
+        if await spec.verify(args):
             return attempt
         if attempt < policy.verify_attempts:
             await asyncio.sleep(delay)
@@ -274,5 +345,13 @@ async def _verify(ctx: StepContext, action: Any, args: BaseModel, policy: Action
     return 0
 
 
-def _result(use: ToolUseBlock, text: str) -> ToolResultBlock:
-    return ToolResultBlock(tool_use_id=use.id, content=text)
+async def _compensate(spec: ActionSpec, args: Any) -> bool:
+    """Undo the action; False when the undo itself failed."""
+    assert spec.compensate is not None  # checked by the caller's policy decision
+    try:
+        await spec.compensate(args)
+    except SimulationError:
+        raise  # the harness failed, not the undo
+    except Exception:
+        return False
+    return True

@@ -2,7 +2,8 @@
 
 :class:`MemoryStore` keeps them in dicts; it is what concurrent runs on one event
 loop share when no store is given, so that leases span them. A durable store
-(SQLite) implements the same protocol and adds checkpoints.
+(:class:`~windtunnel.orchestrator.SqliteStore`) implements the same protocol, adds
+checkpoints, and refuses the writes of a run's stale owner (fencing).
 """
 
 from __future__ import annotations
@@ -14,12 +15,26 @@ from typing import Any, Literal, Protocol, TypeAlias
 
 __all__ = ["ActionStore", "Lease", "LedgerEntry", "LedgerStatus", "MemoryStore", "default_store"]
 
-LedgerStatus: TypeAlias = Literal["applied", "noop", "compensated"]
+LedgerStatus: TypeAlias = Literal[
+    "pending", "applied", "unverified", "noop", "failed", "compensating", "compensated"
+]
+"""Where an action stands; what the executor does with it when a later life finds it:
+
+========================  =================================================================
+``pending``               about to be applied: the outcome is unknown; the precheck decides
+``applied``               applied; verified once ``verified`` is True, else verify it
+``unverified``            applied, but verification failed for good: escalate
+``noop``                  the precheck found it done; nothing was applied
+``failed``                the tool reported an error; its answer is ``output``
+``compensating``          about to be undone: the outcome is unknown; reading back decides
+``compensated``           undone after verification failed: escalate
+========================  =================================================================
+"""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LedgerEntry:
-    """One action, by idempotency key: what was done and when."""
+    """One action, by idempotency key: where it stands and what it recorded."""
 
     key: str
     run_id: str
@@ -32,11 +47,13 @@ class LedgerEntry:
     seq: int = 0
     """The run's sequence number when the action started."""
     incarnation: int = 0
-    """Which life of the run recorded it: 0, then one more at every resume."""
+    """Which life of the run recorded it last: 0, then one more at every resume."""
+    attempt: int = 1
+    """Which application: 2 and up after a failed verification."""
     output: str = ""
     """What the tool answered, returned again when the action is found here."""
     events: tuple[tuple[str, dict[str, Any]], ...] = ()
-    """The action's events (kind, fields): recorded again if a crash lost them."""
+    """Every event of the action so far (kind, fields): recorded again if a crash lost them."""
     committed: bool = False
     """True once a checkpoint has committed the action's events with the run."""
 
@@ -50,6 +67,8 @@ class Lease:
     holder: str
     """The run id holding the lease."""
     at: float
+    incarnation: int = 0
+    """The life of the holding run that took it (a durable store refuses a stale life's lease)."""
 
 
 class ActionStore(Protocol):
@@ -64,7 +83,7 @@ class ActionStore(Protocol):
         ...
 
     def leases(self, resource: str) -> list[Lease]:
-        """The leases held on ``resource``."""
+        """The live leases on ``resource``."""
         ...
 
     def lease(self, lease: Lease) -> None:
@@ -77,12 +96,19 @@ class ActionStore(Protocol):
 
 
 class MemoryStore:
-    """Ledger and leases in memory."""
+    """Ledger and leases in memory.
 
-    def __init__(self) -> None:
+    Args:
+        forget_finished: drop a run's ledger entries when its leases are released
+            (it finished): what the store that runs share on one event loop does,
+            so that a simulation of a million runs does not keep a million ledgers.
+    """
+
+    def __init__(self, *, forget_finished: bool = False) -> None:
         self._ledger: dict[str, LedgerEntry] = {}
         self._leases: dict[str, dict[str, Lease]] = {}
         self._held: dict[str, set[str]] = {}  # holder -> resources, so release is cheap
+        self._keys: dict[str, list[str]] | None = {} if forget_finished else None
 
     def ledger_get(self, key: str) -> LedgerEntry | None:
         """The entry for ``key``, if any."""
@@ -90,6 +116,8 @@ class MemoryStore:
 
     def ledger_put(self, entry: LedgerEntry) -> None:
         """Record ``entry``."""
+        if self._keys is not None and entry.key not in self._ledger:
+            self._keys.setdefault(entry.run_id, []).append(entry.key)
         self._ledger[entry.key] = entry
 
     @property
@@ -99,7 +127,8 @@ class MemoryStore:
 
     def leases(self, resource: str) -> list[Lease]:
         """The leases held on ``resource``."""
-        return list(self._leases.get(resource, {}).values())
+        held = self._leases.get(resource)
+        return [] if held is None else list(held.values())
 
     def lease(self, lease: Lease) -> None:
         """Take ``lease``."""
@@ -107,17 +136,24 @@ class MemoryStore:
         self._held.setdefault(lease.holder, set()).add(lease.resource)
 
     def release(self, holder: str) -> None:
-        """Drop ``holder``'s leases."""
+        """Drop ``holder``'s leases (and, when forgetting finished runs, its ledger)."""
         for resource in self._held.pop(holder, ()):
-            self._leases[resource].pop(holder, None)
+            held = self._leases[resource]
+            held.pop(holder, None)
+            if not held:
+                del self._leases[resource]
+        if self._keys is not None:
+            for key in self._keys.pop(holder, ()):
+                del self._ledger[key]
 
 
 _DEFAULTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MemoryStore] = weakref.WeakKeyDictionary()
 
 
 def default_store(loop: asyncio.AbstractEventLoop) -> MemoryStore:
-    """The store runs on ``loop`` share when given none: leases span them."""
+    """The store runs on ``loop`` share when given none: leases span them, and a
+    finished run's ledger entries are dropped."""
     store = _DEFAULTS.get(loop)
     if store is None:
-        store = _DEFAULTS[loop] = MemoryStore()
+        store = _DEFAULTS[loop] = MemoryStore(forget_finished=True)
     return store

@@ -26,8 +26,9 @@ from pydantic import BaseModel, ValidationError
 
 from .actions import ActionSpec
 from .context import StepContext
-from .errors import Problem, WorkflowError
+from .errors import Problem, SimulationError, WorkflowError
 from .events import ToolRejection, ToolStatus
+from .executor import execute_action
 from .model import ToolResultBlock, ToolSpec, ToolUseBlock
 
 __all__ = [
@@ -236,11 +237,16 @@ async def call_tool(
         )
         return _reject(ctx, use, "invalid_arguments", f"invalid arguments for {use.name!r}: {errors}")
     if tool.action is not None:
-        from .executor import execute_action  # writes go through the ledger, lease and verifier
-
-        approved = tool.action.resource(args) in ctx.data.get("approved", ())
+        # Writes go through the ledger, the lease and the verifier.
         result = await execute_action(
-            ctx, tool, args, use, store=ctx.store, policy=ctx.action_policy, approved=approved
+            ctx,
+            tool=tool.name,
+            spec=tool.action,
+            args=args,
+            use=use,
+            apply=lambda: run_tool(ctx, tool, args, use),
+            store=ctx.store,
+            policy=ctx.action_policy,
         )
         return result, False
     return await run_tool(ctx, tool, args, use), False
@@ -249,7 +255,7 @@ async def call_tool(
 def _reject(
     ctx: StepContext, use: ToolUseBlock, reason: ToolRejection, detail: str
 ) -> tuple[ToolResultBlock, bool]:
-    ctx.emit("tool_rejected", tool=use.name, call_id=use.id, input=use.input, reason=reason, detail=detail)
+    ctx._record("tool_rejected", tool=use.name, call_id=use.id, input=use.input, reason=reason, detail=detail)
     return ToolResultBlock(tool_use_id=use.id, content=detail, is_error=True), True
 
 
@@ -269,7 +275,7 @@ async def run_tool(ctx: StepContext, tool: Tool, args: BaseModel, use: ToolUseBl
         )
     else:
         status, output, attempts = await _attempts(ctx, tool, args, use, breaker)
-    ctx.emit(
+    ctx._record(
         "tool_called",
         tool=tool.name,
         call_id=use.id,
@@ -299,7 +305,9 @@ async def _attempts(
                     value = await tool.fn(args)
         except TimeoutError:
             status, problem = "timeout", f"timed out after {tool.timeout:g}s"
-            ctx.emit("tool_timeout", tool=tool.name, call_id=use.id, attempt=attempt, timeout=tool.timeout)
+            ctx._record("tool_timeout", tool=tool.name, call_id=use.id, attempt=attempt, timeout=tool.timeout)
+        except SimulationError:
+            raise  # the harness failed, not the source
         except (LookupError, ValueError) as exc:
             # The source answered: what was asked for does not exist or cannot be. Asking
             # again cannot help, and the source is not failing.

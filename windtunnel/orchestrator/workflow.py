@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from .actions import ActionPolicy
 from .errors import Problem, WorkflowError
-from .executor import ActionPolicy
 
 if TYPE_CHECKING:
     from .context import StepContext
