@@ -295,3 +295,15 @@ def test_a_sink_that_cannot_open_its_file_says_which(tmp_path: Path, name: str, 
     (tmp_path / "text.sqlite").write_text("not a database, " * 100)
     with pytest.raises(TraceError, match=message):
         JsonlSink(tmp_path / name) if name.endswith(".jsonl") else SqliteSink(tmp_path / name)
+
+
+def test_a_file_that_cannot_be_read_is_a_trace_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "trace.jsonl"
+    path.write_text("")
+
+    def refuse(self: Path, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "open", refuse)
+    with pytest.raises(TraceError, match=r"cannot read '.*trace\.jsonl': Permission denied"):
+        read_trace(path)

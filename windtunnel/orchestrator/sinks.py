@@ -262,7 +262,10 @@ def read_trace(path: str | Path) -> TraceFile:
         raise TraceError(f"no trace file at {str(path)!r}")
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        events, torn = _read_jsonl(path)
+        try:
+            events, torn = _read_jsonl(path)
+        except OSError as exc:
+            raise TraceError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from exc
         kept, superseded = _supersede(events)
         return TraceFile(trace=Trace.from_events(kept), torn=torn, superseded=superseded)
     if suffix in _SQLITE_SUFFIXES:
