@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import typer
 
 from windtunnel import __version__
-from windtunnel.orchestrator import JsonlSink, SqliteSink, Trace, TraceSink, WindtunnelError, load_trace
+from windtunnel.orchestrator import (
+    EVENT_TYPES,
+    JsonlSink,
+    SqliteSink,
+    Trace,
+    TraceSink,
+    WindtunnelError,
+    query_events,
+)
+from windtunnel.orchestrator.sinks import read_trace
 from windtunnel.reports import summarize_trace
 from windtunnel.scenarios import DemoVariant, run_demo
 from windtunnel.simulators import Sim
@@ -42,8 +54,20 @@ def main(
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"windtunnel: {message}", err=True)
+    # One line, whatever the message: a pydantic error, say, spans several.
+    line = "; ".join(part.strip() for part in message.splitlines() if part.strip())
+    typer.echo(f"windtunnel: {line}", err=True)
     return typer.Exit(code=2)
+
+
+def _note(message: str) -> None:
+    typer.echo(f"windtunnel: note: {message}", err=True)
+
+
+def _suggest(value: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the choice closest to ``value``, or nothing."""
+    close = difflib.get_close_matches(value, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _sink(path: Path) -> TraceSink:
@@ -67,23 +91,42 @@ def demo(
 ) -> None:
     """Run the demo security-alert investigation in simulation and summarize its trace."""
     if variant != "all" and variant not in _VARIANTS:
-        raise _fail(f"unknown --variant {variant!r}; choose one of {', '.join(_VARIANTS)}, or 'all'")
+        raise _fail(
+            f"unknown --variant {variant!r}{_suggest(variant, _VARIANTS)}; "
+            f"choose one of {', '.join(_VARIANTS)}, or 'all'"
+        )
     variants = _VARIANTS if variant == "all" else (variant,)
+    trace = Trace()
     if trace_path is not None:
-        trace_path.unlink(missing_ok=True)  # the command's output: replaced, not appended to
-    trace = Trace(_sink(trace_path)) if trace_path is not None else Trace()
+        try:
+            trace_path.unlink(missing_ok=True)  # the command's output: replaced, not appended to
+        except OSError as exc:
+            raise _fail(f"--trace {str(trace_path)!r}: cannot replace it: {exc.strerror}") from None
+        try:
+            trace.attach(_sink(trace_path))
+        except WindtunnelError as exc:
+            raise _fail(str(exc)) from None
     sim = Sim(seed=seed)
     try:
-        for name in variants:
-            before = len(trace)
-            result = run_demo(variant=name, sim=sim, trace=trace)  # type: ignore[arg-type]
-            typer.echo(f"--- variant {name} (seed {seed}) ---")
-            typer.echo(summarize_trace(trace.events[before:]))
-            typer.echo(f"    status={result.status} final_state={result.final_state}\n")
-    finally:
-        trace.close()
+        try:
+            for name in variants:
+                before = len(trace)
+                result = run_demo(variant=name, sim=sim, trace=trace)  # type: ignore[arg-type]
+                typer.echo(f"--- variant {name} (seed {seed}) ---")
+                typer.echo(summarize_trace(trace.events[before:]))
+                typer.echo(f"    status={result.status} final_state={result.final_state}\n")
+        finally:
+            trace.close()
+    except OSError as exc:  # only the trace file is written to: a full disk, say
+        raise _fail(f"--trace {str(trace_path)!r}: cannot write to it: {exc.strerror or exc}") from None
+    except WindtunnelError as exc:
+        raise _fail(str(exc)) from None
     if trace_path is not None:
         typer.echo(f"{len(trace)} events written to {trace_path}")
+
+
+_FORMATS = ("summary", "jsonl", "table")
+_OPTION_FIELDS = {"kind": "--kind", "run_id": "--run", "state": "--state"}  # fields with their own option
 
 
 @app.command("trace")
@@ -97,30 +140,90 @@ def trace_command(
     ] = None,
     output: Annotated[str, typer.Option("--format", help="summary, jsonl or table.")] = "summary",
 ) -> None:
-    """Search a trace file: filter by run, kind, state and field values."""
-    if output not in {"summary", "jsonl", "table"}:
-        raise _fail(f"unknown --format {output!r}; choose summary, jsonl or table")
+    """Search a trace file: filter by run, kind, state and field values.
+
+    Times in the summary count from each run's start; wall times in the table are
+    ISO 8601, in UTC. A torn last line (a writer killed mid-line) and lines that a
+    resumed run recorded again are left out, with a note on stderr.
+    """
+    if output not in _FORMATS:
+        raise _fail(
+            f"unknown --format {output!r}{_suggest(output, _FORMATS)}; choose summary, jsonl or table"
+        )
+    kinds = _kinds(kind or [])
+    fields = _fields(where or [], kinds)
+    try:
+        read = read_trace(path)
+    except WindtunnelError as exc:
+        raise _fail(str(exc)) from None
+    if read.torn is not None:
+        _note(read.torn)
+    if read.superseded:
+        _note(
+            f"{path}: {read.superseded} line{'s' if read.superseded != 1 else ''} superseded by a later line "
+            "for the same run and seq (a resumed run records again what its dead life had not committed)"
+        )
+    scope = read.trace.events
+    if run_id is not None:
+        runs = list(dict.fromkeys(event.run_id for event in scope))
+        if run_id not in runs:
+            raise _fail(
+                f"unknown --run {run_id!r}{_suggest(run_id, runs)}; the trace holds {', '.join(runs)}"
+            )
+        scope = query_events(scope, run_id=run_id)
+    if state is not None:
+        states = sorted({event.state for event in scope if event.state is not None})
+        if state not in states:
+            raise _fail(
+                f"no event in --state {state!r}{_suggest(state, states)}; states: {', '.join(states)}"
+            )
+    events = query_events(scope, kind=kinds or None, state=state, **fields)
+    if output == "summary":
+        typer.echo(summarize_trace(events, trace=scope))
+    elif output == "jsonl":
+        for event in events:
+            typer.echo(event.model_dump_json(fallback=repr))
+    elif events:
+        frame = Trace.from_events(events).to_frame()
+        frame["wall_time"] = [_iso(wall) for wall in frame["wall_time"]]
+        typer.echo(frame.to_string(index=False))
+    else:
+        typer.echo("(no events)")
+
+
+def _kinds(kinds: list[str]) -> list[str]:
+    """The ``--kind`` values, each checked against the known event kinds."""
+    for kind in kinds:
+        if kind not in EVENT_TYPES:
+            known = ", ".join(sorted(EVENT_TYPES))
+            raise _fail(f"unknown --kind {kind!r}{_suggest(kind, EVENT_TYPES)}; known kinds: {known}")
+    return kinds
+
+
+def _fields(where: list[str], kinds: list[str]) -> dict[str, Any]:
+    """The ``--where`` filters, each a field that events of the chosen kinds (any kind,
+    when none is chosen) have; values are read as JSON when they parse."""
+    names = sorted({name for kind in kinds or EVENT_TYPES for name in EVENT_TYPES[kind].model_fields})
     fields: dict[str, Any] = {}
-    for item in where or []:
+    for item in where:
         name, sep, raw = item.partition("=")
         if not sep or not name:
             raise _fail(f"--where {item!r}: expected FIELD=VALUE, e.g. --where target=close")
+        if name in _OPTION_FIELDS:
+            raise _fail(f"--where {item!r}: filter {name} with {_OPTION_FIELDS[name]} instead")
+        if name not in names:
+            which = f"of kind {', '.join(kinds)} " if kinds else ""
+            raise _fail(f"--where {item!r}: no event {which}has a field {name!r}{_suggest(name, names)}")
         try:
             fields[name] = json.loads(raw)
         except ValueError:
             fields[name] = raw
-    try:
-        events = load_trace(path).query(run_id=run_id, kind=kind or None, state=state, **fields)
-    except WindtunnelError as exc:
-        raise _fail(str(exc)) from None
-    if output == "summary":
-        typer.echo(summarize_trace(events))
-    elif output == "jsonl":
-        for event in events:
-            typer.echo(event.model_dump_json(fallback=repr))
-    else:
-        frame = Trace.from_events(events).to_frame()
-        typer.echo(frame.to_string(index=False) if len(frame) else "(no events)")
+    return fields
+
+
+def _iso(wall_time: float) -> str:
+    """A wall time (seconds since the epoch) in ISO 8601, UTC, to the microsecond."""
+    return datetime.fromtimestamp(wall_time, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 @app.command()

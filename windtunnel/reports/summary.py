@@ -9,26 +9,53 @@ from windtunnel.orchestrator import Event
 __all__ = ["summarize_trace"]
 
 
-def summarize_trace(events: Iterable[Event]) -> str:
-    """One header line per run, then one line per notable event, timed from the run's start.
+def summarize_trace(events: Iterable[Event], *, trace: Iterable[Event] | None = None) -> str:
+    """One header line per run, then one line per notable event, timed from its run's
+    start; last, a line for each run that did not finish.
+
+    Args:
+        events: the events to show.
+        trace: the whole trace ``events`` were selected from, when they are a
+            selection (by kind, state, field): times count from each run's first
+            event in it, and its runs without a ``run_finished`` event are said not
+            to have finished. By default, ``events`` themselves.
+
+    Each line names its run when the trace holds several.
 
     Example:
         >>> summarize_trace([])
         '(no events)'
     """
-    lines: list[str] = []
+    shown = list(events)
+    whole = shown if trace is None else list(trace)
     starts: dict[str, float] = {}
-    for event in events:
+    last: dict[str, Event] = {}
+    finished: set[str] = set()
+    for event in whole:
         # Times are shown from each run's start, whatever the simulation's clock read then.
-        start = starts.setdefault(event.run_id, event.sim_time)
-        line = _describe(event, event.sim_time - start)
+        starts.setdefault(event.run_id, event.sim_time)
+        last[event.run_id] = event
+        if event.kind == "run_finished":
+            finished.add(event.run_id)
+    width = max(map(len, starts)) if len(starts) > 1 else 0
+    lines: list[str] = []
+    for event in shown:
+        elapsed = event.sim_time - starts.get(event.run_id, event.sim_time)
+        who = f"{event.run_id:<{width}}  " if width else ""
+        line = _describe(event, elapsed, who)
         if line is not None:
             lines.append(line)
+    for run_id, event in last.items():
+        if run_id not in finished:
+            lines.append(
+                f"  => run {run_id} did not finish: its last event is seq {event.seq} ({event.kind}) "
+                f"in {event.state!r} at t={event.sim_time - starts[run_id]:.1f}s"
+            )
     return "\n".join(lines) if lines else "(no events)"
 
 
-def _describe(event: Event, elapsed: float) -> str | None:
-    at = f"  t={elapsed:>8.1f}s  {event.state or '-':<12} "
+def _describe(event: Event, elapsed: float, who: str) -> str | None:
+    at = f"  {who}t={elapsed:>8.1f}s  {event.state or '-':<12} "
     match event.kind:
         case "run_started":
             return f"run {event.run_id}  workflow {event.workflow}"
@@ -66,6 +93,8 @@ def _describe(event: Event, elapsed: float) -> str | None:
         case "agent_nudged":
             what = "GAVE UP" if event.gave_up else "NUDGED"
             return f"{at}{what} ({event.problem}): {event.detail}"
+        case "cost_charged":
+            return f"{at}CHARGED ${event.cost:.4f} for {event.source}: {event.detail}"
         case "fault_injected":
             return f"{at}FAULT {event.fault_id} ({event.fault_kind} on {event.target}): {event.detail}"
         case "escalated":
@@ -84,10 +113,17 @@ def _describe(event: Event, elapsed: float) -> str | None:
                 f"{at}CONFLICT on {event.resource}: wants {event.intent}, run {event.held_by} "
                 f"holds it to {event.held_intent}; {event.policy}"
             )
+        case "run_resumed":
+            return f"{at}RESUMED ({event.status}) after {event.steps} steps, attempt {event.attempt}"
+        case "approval_requested":
+            return f"{at}APPROVAL requested ({event.approval_id}): {event.proposal}"
+        case "approval_decided":
+            by = "" if event.by is None else f" by {event.by}"
+            return f"{at}APPROVAL {event.decision}{by} after {event.waited:g}s -> {event.next}"
         case "run_finished":
             reason = "" if event.reason is None else f" ({event.reason})"
             return (
-                f"  => {event.status} in {event.state!r} after {event.steps} steps, "
+                f"  {who}=> {event.status} in {event.state!r} after {event.steps} steps, "
                 f"{event.duration:.1f} s simulated, ${event.total_cost:.4f}{reason}"
             )
     return f"{at}{event.kind}"
