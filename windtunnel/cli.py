@@ -20,8 +20,8 @@ from windtunnel.orchestrator import (
     TraceSink,
     WindtunnelError,
     query_events,
+    read_trace,
 )
-from windtunnel.orchestrator.sinks import read_trace
 from windtunnel.reports import summarize_trace
 from windtunnel.scenarios import DemoVariant, run_demo
 from windtunnel.simulators import Sim

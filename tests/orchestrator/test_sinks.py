@@ -19,10 +19,10 @@ from windtunnel.orchestrator import (
     Trace,
     TraceError,
     load_trace,
+    read_trace,
     resume,
     run,
 )
-from windtunnel.orchestrator.sinks import read_trace
 from windtunnel.simulators import Sim
 
 from .durable_kit import FileFirewall, durable_workflow
@@ -97,7 +97,7 @@ def test_jsonl_trace_across_a_killed_process_matches_the_store(tmp_path: Path) -
 
     for tmp, (how, where) in zip(dirs, kills, strict=True):
         store = SqliteStore(tmp / "store.sqlite")
-        [checkpoint] = store.runs()
+        [checkpoint] = [info.checkpoint for info in store.runs()]
         run_id = checkpoint.run_id
         committed = store.events(run_id)
         # Every event the dead life recorded is in the file, committed or not...

@@ -100,7 +100,7 @@ from .model import (
 )
 from .pricing import DEFAULT_PRICES_AS_OF, Price, PriceTable, UnknownPriceError
 from .runtime import Runtime, SystemRuntime
-from .sinks import JsonlSink, SqliteSink, load_trace
+from .sinks import JsonlSink, SqliteSink, TraceFile, load_trace, read_trace
 from .sqlite_store import SCHEMA_VERSION, SqliteStore
 from .store import ActionStore, Lease, LedgerEntry, LedgerStatus, MemoryStore, default_store
 from .tools import SUBMIT, CircuitBreaker, RetryPolicy, Tool, ToolKind, ToolRegistry, call_tool, run_tool
@@ -215,6 +215,7 @@ __all__ = [
     "ToolUseBlock",
     "Trace",
     "TraceError",
+    "TraceFile",
     "TraceSink",
     "TransitionRefused",
     "TransitionTaken",
@@ -240,6 +241,7 @@ __all__ = [
     "json_problem",
     "load_trace",
     "query_events",
+    "read_trace",
     "render_context",
     "request_from_api",
     "request_to_api",
