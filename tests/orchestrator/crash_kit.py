@@ -101,25 +101,50 @@ class Ip(BaseModel):
 class Firewall:
     """A blocklist in memory — the outside world, which no crash rolls back — that
     counts its writes. ``lands_on`` makes an address's block land only on its n-th
-    application (0: never): a silent failure."""
+    application (0: never): a silent failure. With ``log``, every write is also
+    appended to that file, and the blocklist is read from it: a world that other
+    processes share."""
 
     reaper: Reaper | None = None
     lands_on: dict[str, int] | None = None
+    log: Path | None = None
 
     def __post_init__(self) -> None:
-        self.blocked: set[str] = set()
-        self.writes = 0
+        self._blocked: set[str] = set()
+        self._writes = 0
         self.tried: dict[str, int] = {}
 
+    @property
+    def blocked(self) -> set[str]:
+        if self.log is None:
+            return self._blocked
+        blocked: set[str] = set()
+        for line in self.lines():
+            verb, ip = line.split()
+            (blocked.add if verb == "block" else blocked.discard)(ip)
+        return blocked
+
+    @property
+    def writes(self) -> int:
+        return self._writes if self.log is None else len(self.lines())
+
+    def lines(self) -> list[str]:
+        assert self.log is not None
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
     def set(self, ip: str, present: bool) -> None:
+        verb = "block" if present else "unblock"
         if self.reaper is not None:
-            self.reaper.point(f"world {'block' if present else 'unblock'} {ip}")
-        self.writes += 1
+            self.reaper.point(f"world {verb} {ip}")
+        self._writes += 1
         if present and self.lands_on and ip in self.lands_on:
             self.tried[ip] = self.tried.get(ip, 0) + 1
             if self.tried[ip] != self.lands_on[ip]:
                 return  # said done, did nothing
-        (self.blocked.add if present else self.blocked.discard)(ip)
+        if self.log is not None:
+            with self.log.open("a") as file:  # one short append: atomic between processes
+                file.write(f"{verb} {ip}\n")
+        (self._blocked.add if present else self._blocked.discard)(ip)
 
     def registry(self) -> ToolRegistry:
         def tool(name: str, present: bool) -> Tool:
