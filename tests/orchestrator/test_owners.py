@@ -210,7 +210,8 @@ def say(proc: subprocess.Popen[str], line: str) -> None:
 
 def finish(proc: subprocess.Popen[str]) -> dict[str, str]:
     """The process's verdict. Not communicate(): it would skip what readline buffered."""
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     out, err = proc.stdout.read(), proc.stderr.read()
     assert proc.wait(timeout=120) == 0, err
     verdict: dict[str, str] = json.loads(out.strip().splitlines()[-1])
@@ -256,12 +257,10 @@ def test_a_dead_runs_resource_leases_lapse_with_its_owner(tmp_path: Path) -> Non
     path = tmp_path / "leases.sqlite"
     clock = _Clock()
     firewall = Firewall()
-    reaper = Reaper(None)
 
     class Dying(SqliteStore):
         def save(self, checkpoint: Checkpoint, records: list[Record]) -> None:
             if checkpoint.state == "s2":
-                reaper.dead = True
                 raise SimulatedCrash("killed")
             super().save(checkpoint, records)
 
@@ -290,7 +289,6 @@ def test_a_live_owner_is_not_released_without_force(tmp_path: Path) -> None:
     store = SqliteStore(path)
     sim = Sim(seed=3)
     firewall = Firewall()
-    reaper = Reaper(None)
 
     class Dying(SqliteStore):
         def save(self, checkpoint: Checkpoint, records: list[Record]) -> None:
@@ -298,11 +296,10 @@ def test_a_live_owner_is_not_released_without_force(tmp_path: Path) -> None:
                 raise SimulatedCrash("killed")
             super().save(checkpoint, records)
 
-    del reaper
     with pytest.raises(SimulatedCrash):
         sim.run(run(workflow(firewall, SMALL), env=sim, store=Dying(path), run_id=RUN))
     with pytest.raises(
-        RunError, match="is owned by .* which is live; release it only if that process is gone"
+        RunError, match=r"is owned by .* which is live; release it only if that process is gone"
     ):
         store.release_run(RUN)
     store.release_run(RUN, force=True)
