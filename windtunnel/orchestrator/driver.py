@@ -5,8 +5,8 @@ run's budget, checks the chosen next state against the transition table, records
 what happened and moves on. Nothing the handler does escapes to the caller: an
 exception, a timeout, a bad outcome or an illegal next state is an event and a
 policy decision; an exhausted budget ends the run in the declared state. Only the
-harness's own failures escape — a :class:`SimulationError`, or a durable run's
-life losing its run to another owner (:class:`RunTakenOver`).
+harness's own failures escape — a :class:`SimulationError`, or a :class:`StoreError`
+(a damaged or busy store, or a life that lost its run to another owner).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 from .checkpoint import json_problem
 from .context import StepContext, _Run
 from .durable import save_checkpoint
-from .errors import AgentError, EscalationRequired, RunError, RunPaused, RunTakenOver, SimulationError
+from .errors import AgentError, EscalationRequired, RunError, RunPaused, SimulationError, StoreError
 from .events import EscalationTrigger, PolicyAction, RunStatus
 from .trace import Trace
 from .workflow import Outcome, Policy, StateSpec, Workflow
@@ -142,8 +142,10 @@ async def drive(wf: Workflow, run: _Run, state: str, attempt: int, feedback: lis
                         save_checkpoint(run, "running", state, attempt, feedback)
                     continue
             else:
-                if isinstance(error, SimulationError | RunTakenOver):
-                    raise error  # the harness failed, or this life lost its run: not the agent's doing
+                if isinstance(error, SimulationError | StoreError):
+                    # The harness failed, the store did, or this life lost its run to
+                    # another owner: none of it is the agent's doing to handle.
+                    raise error
                 if isinstance(error, RunPaused):
                     if not durable:
                         error = RunError(

@@ -56,8 +56,9 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (
     run_id TEXT PRIMARY KEY, incarnation INTEGER NOT NULL, owner TEXT, owner_expires REAL NOT NULL,
-    status TEXT NOT NULL, body TEXT NOT NULL, case_json TEXT NOT NULL
+    status TEXT NOT NULL, body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cases (run_id TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, sim_time REAL NOT NULL,
     wall_time REAL NOT NULL, state TEXT, body TEXT NOT NULL, PRIMARY KEY (run_id, seq)
@@ -71,8 +72,10 @@ CREATE TABLE IF NOT EXISTS leases (
     incarnation INTEGER NOT NULL, PRIMARY KEY (resource, holder)
 );
 CREATE TABLE IF NOT EXISTS approvals (id TEXT PRIMARY KEY, run_id TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS ledger_by_run ON ledger (run_id, incarnation, committed);
+CREATE INDEX IF NOT EXISTS leases_by_holder ON leases (holder);
 """
-_TABLES = ("meta", "checkpoints", "events", "ledger", "leases", "approvals")
+_TABLES = ("meta", "checkpoints", "cases", "events", "ledger", "leases", "approvals")
 _ENDED = frozenset({"completed", "budget_exceeded", "failed", "cancelled"})
 _HOST = socket.gethostname()
 
@@ -238,17 +241,12 @@ class SqliteStore:
             try:
                 if run_id not in self._started and checkpoint.incarnation == 0:
                     db.execute(
-                        "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            run_id,
-                            0,
-                            self.owner if holds else None,
-                            expires,
-                            status,
-                            body,
-                            _json(checkpoint.case),
-                        ),
+                        "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
+                        (run_id, 0, self.owner if holds else None, expires, status, body),
                     )
+                    # The case once, in a table of its own: a row is rewritten whole at
+                    # every checkpoint, and a case may be megabytes.
+                    db.execute("INSERT INTO cases VALUES (?, ?)", (run_id, _json(checkpoint.case)))
                     self._started.add(run_id)
                 else:
                     fenced = db.execute(
@@ -302,7 +300,9 @@ class SqliteStore:
         """
         try:
             row = self._db.execute(
-                "SELECT incarnation, body, case_json FROM checkpoints WHERE run_id = ?", (run_id,)
+                "SELECT c.incarnation, c.body, cases.body FROM checkpoints AS c "
+                "LEFT JOIN cases ON cases.run_id = c.run_id WHERE c.run_id = ?",
+                (run_id,),
             ).fetchone()
         except sqlite3.Error as exc:
             raise self._error(exc, "reading a checkpoint", run_id) from exc
