@@ -19,6 +19,7 @@ from windtunnel.orchestrator.validation import (
     check_number,
     check_probability,
     check_type,
+    reason,
 )
 
 # --- the helpers ----------------------------------------------------------------------
@@ -84,3 +85,8 @@ def test_helpers_raise_invalid_argument_with_the_exact_message(
 )
 def test_helpers_accept_valid_values(check: Callable[[], Any]) -> None:
     assert check() is None
+
+
+def test_reason_is_the_message_or_none() -> None:
+    assert reason(check_int, "n", 0, low=1) == "n=0 must be an int >= 1"
+    assert reason(check_int, "n", 1, low=1) is None

@@ -7,9 +7,9 @@ Every message has one shape, ``name=value must be rule``::
     ...
     windtunnel.orchestrator.errors.InvalidArgument: threshold=1.5 must be a number in [0, 1]
 
-``name`` may say where the argument sits (``"rung 0 ('small'): threshold"``). A
-check that collects problems instead of raising the first (a ladder, a workflow)
-catches :class:`InvalidArgument` and keeps its message. Numbers are never bools
+``name`` may say where the argument sits (``"rung 0 ('small'): threshold"``). Code
+that collects every problem instead of raising the first (a ladder, a workflow)
+asks :func:`reason` for the message instead. Numbers are never bools
 (``True`` is an ``int`` to Python, not a threshold to anyone) and never NaN (it
 compares false with every bound, so it would pass any range check written as
 ``not value < low``).
@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
 
 from .errors import InvalidArgument
 
@@ -31,6 +32,7 @@ __all__ = [
     "check_number",
     "check_probability",
     "check_type",
+    "reason",
 ]
 
 
@@ -166,6 +168,20 @@ def check_names(name: str, values: Iterable[str], known: Collection[str]) -> Non
     ]
     hint = f"; did you mean {', '.join(hints)}?" if hints else ""
     raise InvalidArgument(f"{name} names unknown {unknown!r}; choose from {list(known)!r}{hint}")
+
+
+def reason(check: Callable[..., None], /, *args: Any, **kwargs: Any) -> str | None:
+    """Why ``check(*args, **kwargs)`` refuses its arguments, or None when it accepts them.
+
+    Example:
+        >>> reason(check_probability, "threshold", 2), reason(check_probability, "threshold", 1)
+        ('threshold=2 must be a number in [0, 1]', None)
+    """
+    try:
+        check(*args, **kwargs)
+    except InvalidArgument as exc:
+        return str(exc)
+    return None
 
 
 def _did_you_mean(value: object, choices: Iterable[object]) -> str:
