@@ -161,11 +161,7 @@ def check_names(name: str, values: Iterable[str], known: Collection[str]) -> Non
     unknown = sorted(set(values) - set(known))
     if not unknown:
         return
-    hints = [
-        f"{match[0]!r} for {value!r}"
-        for value in unknown
-        if (match := difflib.get_close_matches(value, [str(k) for k in known], n=1))
-    ]
+    hints = [f"{match!r} for {value!r}" for value in unknown if (match := _closest(value, known))]
     hint = f"; did you mean {', '.join(hints)}?" if hints else ""
     raise InvalidArgument(f"{name} names unknown {unknown!r}; choose from {list(known)!r}{hint}")
 
@@ -186,10 +182,21 @@ def reason(check: Callable[..., None], /, *args: Any, **kwargs: Any) -> str | No
 
 def _did_you_mean(value: object, choices: Iterable[object]) -> str:
     """``"; did you mean 'x'?"`` for the closest string choice, or ``""``."""
-    if not isinstance(value, str):
-        return ""
-    match = difflib.get_close_matches(value, [c for c in choices if isinstance(c, str)], n=1)
-    return f"; did you mean {match[0]!r}?" if match else ""
+    match = _closest(value, choices) if isinstance(value, str) else None
+    return f"; did you mean {match!r}?" if match else ""
+
+
+def _closest(value: str, choices: Iterable[object]) -> str | None:
+    """The string choice closest to ``value`` by :mod:`difflib`, if one is close enough."""
+    names = [choice for choice in choices if isinstance(choice, str)]
+    # Compare what differs: a prefix every name shares ("tier:") would make any two look alike.
+    cut = 0
+    for chars in zip(value, *names, strict=False):  # up to the shortest name
+        if len(set(chars)) > 1:
+            break
+        cut += 1
+    match = difflib.get_close_matches(value[cut:], [name[cut:] for name in names], n=1)
+    return value[:cut] + match[0] if match else None
 
 
 def _article(noun: str) -> str:
