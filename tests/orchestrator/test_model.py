@@ -87,5 +87,6 @@ def test_unknown_block_type() -> None:
     with pytest.raises(InvalidArgument) as raised:
         block_from_api({"type": "image"})
     assert (
-        str(raised.value) == "content block type='image' must be one of ['text', 'tool_use', 'tool_result']"
+        str(raised.value)
+        == "unknown content block type='image'; choose one of ['text', 'tool_use', 'tool_result']"
     )

@@ -44,14 +44,14 @@ HELPERS: list[tuple[Callable[[], None], str]] = [
     (lambda: check_int("n", 0, low=1), "n=0 must be an int >= 1"),
     (lambda: check_non_empty_str("s", ""), "s='' must be a non-empty string"),
     (lambda: check_non_empty_str("s", 3, optional=True), "s=3 must be a non-empty string, or None"),
-    (lambda: check_choice("c", "x", ["a", "b"]), "c='x' must be one of ['a', 'b']"),
+    (lambda: check_choice("c", "x", ["a", "b"]), "unknown c='x'; choose one of ['a', 'b']"),
     (
         lambda: check_choice("c", "ab", ["abc", "xyz"]),
-        "c='ab' must be one of ['abc', 'xyz']; did you mean 'abc'?",
+        "unknown c='ab'; choose one of ['abc', 'xyz']; did you mean 'abc'?",
     ),
     (
         lambda: check_choice("tier", 3, ["small"], alternative="a TierProfile"),
-        "tier=3 must be one of ['small'] or a TierProfile",
+        "unknown tier=3; choose one of ['small'] or a TierProfile",
     ),
     (lambda: check_names("allow", {"b", "a"}, ["x"]), "allow names unknown ['a', 'b']; choose from ['x']"),
 ]

@@ -341,11 +341,11 @@ KINDS = "['rate_limit', 'overloaded', 'server_error', 'connect_timeout', 'read_t
     [
         (
             lambda: FakeMessagesAPI(Canned()).fail_next("nope"),  # type: ignore[arg-type]
-            f"kind='nope' must be one of {KINDS}",
+            f"unknown kind='nope'; choose one of {KINDS}",
         ),
         (
             lambda: HttpFault(kind="timeout"),  # type: ignore[arg-type]
-            f"kind='timeout' must be one of {KINDS}; did you mean 'read_timeout'?",
+            f"unknown kind='timeout'; choose one of {KINDS}; did you mean 'read_timeout'?",
         ),
         (
             lambda: HttpFault(kind="read_timeout", retry_after=1),

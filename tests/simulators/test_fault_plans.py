@@ -127,14 +127,14 @@ def test_faults_whose_targets_exist_pass() -> None:
         (  # tools
             Fault(id="a", kind="timeout", target="tool:threat_intl"),
             {},
-            "fault 'a' can never fire: target='tool:threat_intl' must be one of "
+            "fault 'a' can never fire: unknown target='tool:threat_intl'; choose one of "
             "['tool:block_ip', 'tool:threat_intel']; did you mean 'tool:threat_intel'?",
         ),
         (  # write tools
             Fault(id="b", kind="conflicting_actor", target="tool:threat_intel"),
             {},
             "fault 'b' can never fire: kind='conflicting_actor' needs a write tool, and "
-            "target='tool:threat_intel' must be one of ['tool:block_ip']",
+            "target='tool:threat_intel' is a read tool; choose one of ['tool:block_ip']",
         ),
         (
             Fault(id="c", kind="error", target="tool:block_ip"),
@@ -144,12 +144,12 @@ def test_faults_whose_targets_exist_pass() -> None:
         (  # tiers: model faults and API faults
             Fault(id="d", kind="malformed_arguments", target="tier:large"),
             {},
-            "fault 'd' can never fire: target='tier:large' must be one of ['tier:mid', 'tier:small']",
+            "fault 'd' can never fire: unknown target='tier:large'; choose one of ['tier:mid', 'tier:small']",
         ),
         (
             Fault(id="e", kind="overloaded", target="tier:smal"),
             {},
-            "fault 'e' can never fire: target='tier:smal' must be one of ['tier:mid', 'tier:small']; "
+            "fault 'e' can never fire: unknown target='tier:smal'; choose one of ['tier:mid', 'tier:small']; "
             "did you mean 'tier:small'?",
         ),
         (
@@ -180,7 +180,7 @@ def test_every_fault_that_can_never_fire_is_listed_at_once() -> None:
         )
     assert str(raised.value).splitlines() == [
         "2 faults can never fire:",
-        "  - fault 'a': target='tool:nope' must be one of ['tool:block_ip', 'tool:threat_intel']",
+        "  - fault 'a': unknown target='tool:nope'; choose one of ['tool:block_ip', 'tool:threat_intel']",
         "  - fault 'b': target='humans', and this run has no humans",
     ]
 
@@ -190,7 +190,7 @@ def test_wrapping_tools_refuses_a_fault_on_a_tool_that_is_not_there() -> None:
         FaultPlan(faults=[Fault(id="a", kind="timeout", target="tool:nope")]), rng=Sim().rng
     )
     with pytest.raises(
-        InvalidArgument, match=r"^fault 'a' can never fire: target='tool:nope' must be one of"
+        InvalidArgument, match=r"^fault 'a' can never fire: unknown target='tool:nope'; choose one of"
     ):
         injector.tools(TOOLS)
     stale = FaultInjector(
@@ -201,3 +201,11 @@ def test_wrapping_tools_refuses_a_fault_on_a_tool_that_is_not_there() -> None:
         InvalidArgument, match=r"^fault 's': a stale read needs world=; call tools\(registry, world=world\)$"
     ):
         stale.tools(TOOLS)
+
+
+def test_valid_targets_are_listed_once_and_sorted() -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        check(Fault(id="a", kind="overloaded", target="tier:huge"), tiers=("small", "mid", "small"))
+    assert str(raised.value) == (
+        "fault 'a' can never fire: unknown target='tier:huge'; choose one of ['tier:mid', 'tier:small']"
+    )

@@ -105,7 +105,7 @@ def test_a_proposal_must_be_a_verdict() -> None:
     human = SimulatedHuman(LEAD, rng=Sim().rng("humans/lead"))
     with pytest.raises(InvalidArgument) as raised:
         Sim().run(human.review(proposal="block", truth=MALICIOUS))  # type: ignore[arg-type]
-    assert str(raised.value) == "proposal='block' must be one of ['malicious', 'benign']"
+    assert str(raised.value) == "unknown proposal='block'; choose one of ['malicious', 'benign']"
 
 
 @pytest.mark.parametrize(

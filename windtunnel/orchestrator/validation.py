@@ -1,6 +1,8 @@
 """Argument checks that raise :class:`InvalidArgument` naming the argument, its value and the rule.
 
-Every message has one shape, ``name=value must be rule``::
+Every message names the argument, its value and the rule: ``name=value must be
+rule``, or for a value out of a closed set, ``unknown name=value; choose one of
+[...]`` with the closest choice suggested::
 
     >>> check_number("threshold", 1.5, low=0, high=1)
     Traceback (most recent call last):
@@ -127,7 +129,7 @@ def check_non_empty_str(name: str, value: object, *, optional: bool = False) -> 
 
 
 def check_choice(name: str, value: object, choices: Collection[object], *, alternative: str = "") -> None:
-    """Check that ``value`` is one of ``choices``; suggest the closest one when it is not.
+    """Check that ``value`` is one of ``choices``; list them, and suggest the closest, when it is not.
 
     Args:
         name: the argument, as the caller knows it.
@@ -139,13 +141,13 @@ def check_choice(name: str, value: object, choices: Collection[object], *, alter
         >>> check_choice("case", "c2_becon", ["c2_beacon", "critical_host"])
         Traceback (most recent call last):
         ...
-        windtunnel.orchestrator.errors.InvalidArgument: case='c2_becon' must be one of ['c2_beacon', \
-'critical_host']; did you mean 'c2_beacon'?
+        windtunnel.orchestrator.errors.InvalidArgument: unknown case='c2_becon'; choose one of \
+['c2_beacon', 'critical_host']; did you mean 'c2_beacon'?
     """
     if value in choices:
         return
     rule = f"one of {list(choices)!r}" + (f" or {alternative}" if alternative else "")
-    raise InvalidArgument(f"{name}={value!r} must be {rule}{_did_you_mean(value, choices)}")
+    raise InvalidArgument(f"unknown {name}={value!r}; choose {rule}{_did_you_mean(value, choices)}")
 
 
 def check_names(name: str, values: Iterable[str], known: Collection[str]) -> None:
@@ -181,7 +183,7 @@ def reason(check: Callable[..., None], /, *args: Any, **kwargs: Any) -> str | No
 
 
 def _did_you_mean(value: object, choices: Iterable[object]) -> str:
-    """``"; did you mean 'x'?"`` for the closest string choice, or ``""``."""
+    """``"; did you mean 'x'?"`` for the string choice closest to ``value``, or ``""``."""
     match = _closest(value, choices) if isinstance(value, str) else None
     return f"; did you mean {match!r}?" if match else ""
 

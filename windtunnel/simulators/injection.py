@@ -127,11 +127,19 @@ class FaultInjector:
         """(fault id, why) of each fault whose target is not in the run; tiers or humans
         given as None are not checked."""
         problems: list[tuple[str, str]] = []
+        reads = sorted(f"tool:{tool.name}" for tool in tools if tool.kind != "write")
         for fault in self.plan.faults:
-            name = "target"
             if fault.kind in WRITE_KINDS:
-                name = f"kind={fault.kind!r} needs a write tool, and target"
-                family, valid = "write tools", [f"tool:{t.name}" for t in tools if t.kind == "write"]
+                family, valid = "write tools", sorted(f"tool:{t.name}" for t in tools if t.kind == "write")
+                if fault.target in reads and valid:
+                    problems.append(
+                        (
+                            fault.id,
+                            f"kind={fault.kind!r} needs a write tool, and target={fault.target!r} is a "
+                            f"read tool; choose one of {valid}",
+                        )
+                    )
+                    continue
             elif fault.kind in TOOL_KINDS:
                 family, valid = "tools", [f"tool:{tool.name}" for tool in tools]
             elif fault.kind in MODEL_KINDS | API_KINDS and tiers is not None:
@@ -142,7 +150,7 @@ class FaultInjector:
                 continue  # a crash (every run has transitions to stop at), or a family not checked
             if not valid:
                 problems.append((fault.id, f"target={fault.target!r}, and this run has no {family}"))
-            elif problem := reason(check_choice, name, fault.target, sorted(valid)):
+            elif problem := reason(check_choice, "target", fault.target, sorted(set(valid))):
                 problems.append((fault.id, problem))
         return problems
 
