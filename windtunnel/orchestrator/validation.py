@@ -191,12 +191,18 @@ def _did_you_mean(value: object, choices: Iterable[object]) -> str:
 def _closest(value: str, choices: Iterable[object]) -> str | None:
     """The string choice closest to ``value`` by :mod:`difflib`, if one is close enough."""
     names = [choice for choice in choices if isinstance(choice, str)]
-    # Compare what differs: a prefix every name shares ("tier:") would make any two look alike.
-    cut = 0
-    for chars in zip(value, *names, strict=False):  # up to the shortest name
+    if not names:
+        return None
+    # Compare the names, not a family prefix they share ("tier:small", "tier:mid"): the
+    # prefix would make any two look alike.
+    shared = 0
+    for chars in zip(*names, strict=False):  # up to the shortest name
         if len(set(chars)) > 1:
             break
-        cut += 1
+        shared += 1
+    cut = max(names[0].rfind(":", 0, shared), names[0].rfind("/", 0, shared)) + 1
+    if not value.startswith(names[0][:cut]):
+        cut = 0
     match = difflib.get_close_matches(value[cut:], [name[cut:] for name in names], n=1)
     return value[:cut] + match[0] if match else None
 
