@@ -1,8 +1,7 @@
 """Argument checks that raise :class:`InvalidArgument` naming the argument, its value and the rule.
 
-Every message names the argument, its value and the rule: ``name=value must be
-rule``, or for a value out of a closed set, ``unknown name=value; choose one of
-[...]`` with the closest choice suggested::
+A message reads ``name=value must be rule``, or, for a value outside a closed set,
+``unknown name=value; choose one of [...]`` with the closest choice suggested::
 
     >>> check_number("threshold", 1.5, low=0, high=1)
     Traceback (most recent call last):
@@ -11,7 +10,7 @@ rule``, or for a value out of a closed set, ``unknown name=value; choose one of
 
 ``name`` may say where the argument sits (``"rung 0 ('small'): threshold"``). Code
 that collects every problem instead of raising the first (a ladder, a workflow)
-asks :func:`reason` for the message instead. Numbers are never bools
+asks :func:`reason` for the message. Numbers are never bools
 (``True`` is an ``int`` to Python, not a threshold to anyone) and never NaN (it
 compares false with every bound, so it would pass any range check written as
 ``not value < low``).
@@ -82,9 +81,9 @@ def check_number(
     """
     if optional and value is None:
         return
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
-    if ok:
-        assert isinstance(value, int | float)
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        ok = False
+    else:
         ok = (
             not (finite and math.isinf(value))
             and (low is None or (value > low if low_open else value >= low))

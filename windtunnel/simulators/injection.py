@@ -112,14 +112,7 @@ class FaultInjector:
             InvalidArgument: listing each fault that can never fire, its target, and the
                 targets that would fire (the closest suggested).
         """
-        problems = self._unreachable(list(tools), tiers=list(tiers), humans=humans)
-        if len(problems) == 1:
-            fault_id, detail = problems[0]
-            raise InvalidArgument(f"fault {fault_id!r} can never fire: {detail}")
-        if problems:
-            lines = [f"{len(problems)} faults can never fire:"]
-            lines.extend(f"  - fault {fault_id!r}: {detail}" for fault_id, detail in problems)
-            raise InvalidArgument("\n".join(lines))
+        _refuse(self._unreachable(list(tools), tiers=list(tiers), humans=humans))
 
     def _unreachable(
         self, tools: list[Tool], *, tiers: list[str] | None, humans: Collection[str] | None
@@ -163,10 +156,7 @@ class FaultInjector:
             InvalidArgument: for a fault aimed at a tool the registry lacks, a write-only
                 fault aimed at a read tool, or a stale read without ``world``.
         """
-        problems = self._unreachable(list(registry), tiers=None, humans=None)
-        if problems:
-            fault_id, detail = problems[0]
-            raise InvalidArgument(f"fault {fault_id!r} can never fire: {detail}")
+        _refuse(self._unreachable(list(registry), tiers=None, humans=None))
         for fault in self.plan.faults:
             if fault.kind == "stale_read" and world is None:
                 raise InvalidArgument(
@@ -363,6 +353,17 @@ class _FaultyHuman:
                 decision, decision=flipped, verdict=verdict, correct=not decision.correct
             )
         return decision
+
+
+def _refuse(problems: Sequence[tuple[str, str]]) -> None:
+    """Raise one :class:`InvalidArgument` for every (fault id, why) that can never fire, if any."""
+    if len(problems) == 1:
+        fault_id, detail = problems[0]
+        raise InvalidArgument(f"fault {fault_id!r} can never fire: {detail}")
+    if problems:
+        lines = [f"{len(problems)} faults can never fire:"]
+        lines.extend(f"  - fault {fault_id!r}: {detail}" for fault_id, detail in problems)
+        raise InvalidArgument("\n".join(lines))
 
 
 def _later(delay: float, undo: Callable[[Any], Any], args: Any) -> None:
