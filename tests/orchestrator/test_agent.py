@@ -6,6 +6,7 @@ import pytest
 
 from windtunnel.orchestrator import (
     Budget,
+    InvalidArgument,
     LLMAgent,
     ModelCalled,
     ModelOverloaded,
@@ -212,14 +213,23 @@ def test_scripted_model_fails_loudly() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"allow": ["nope"]}, "allow names tools that are not in the registry: ['nope']"),
-        ({"max_turns": 0}, "max_turns=0 must be >= 1"),
-        ({"nudges": -1}, "nudges=-1 must be >= 0"),
+        (
+            {"allow": ["nope", "threat_intl"]},
+            "allow names unknown ['nope', 'threat_intl']; choose from ['siem_search', 'threat_intel']; "
+            "did you mean 'threat_intel' for 'threat_intl'?",
+        ),
+        ({"max_turns": 0}, "max_turns=0 must be an int >= 1"),
+        ({"max_turns": 1.5}, "max_turns=1.5 must be an int >= 1"),
+        ({"max_tokens": "1024"}, "max_tokens='1024' must be an int >= 1"),
+        ({"max_rejections": True}, "max_rejections=True must be an int >= 1"),
+        ({"nudges": -1}, "nudges=-1 must be an int >= 0"),
+        ({"nudges": None}, "nudges=None must be an int >= 0"),
     ],
 )
 def test_bad_agent_settings(kwargs: dict[str, object], message: str) -> None:
-    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(InvalidArgument) as raised:
         LLMAgent(model=ScriptedModel([]), system="s", tools=Sources().registry(), **kwargs)  # type: ignore[arg-type]
+    assert str(raised.value) == message
 
 
 def test_model_called_events_round_trip_through_json() -> None:

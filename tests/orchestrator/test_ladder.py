@@ -9,6 +9,7 @@ import pytest
 
 from windtunnel.orchestrator import (
     Escalated,
+    InvalidArgument,
     ModelCalled,
     Policy,
     RunResult,
@@ -236,11 +237,11 @@ _M = ScriptedModel([])
             "rung 1 ('small') repeats the tier of rung 0; tier names must be unique",
         ),
         ([Rung(tier="", model=_M)], {}, "rung 0: tier='' must be a non-empty string"),
-        (["small"], {}, "rung 0 is 'small', not a Rung"),
+        (["small"], {}, "rungs[0]='small' must be a Rung"),
         (
             [Rung(tier="small", model=_M)],
             {"human_state": ""},
-            "human_state='' must be a non-empty state name or None",
+            "human_state='' must be a non-empty string, or None",
         ),
         (  # every problem at once
             [Rung(tier="small", model=_M, threshold=2), Rung(tier="small", model=_M)],
@@ -251,7 +252,7 @@ _M = ScriptedModel([])
     ],
 )
 def test_invalid_ladders(rungs: list[Any], kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=r"^invalid ladder: ") as raised:
+    with pytest.raises(InvalidArgument, match=r"^invalid ladder: ") as raised:
         Ladder(rungs, **kwargs)
     assert str(raised.value) == f"invalid ladder: {message}"
 
@@ -259,7 +260,7 @@ def test_invalid_ladders(rungs: list[Any], kwargs: dict[str, Any], message: str)
 @pytest.mark.parametrize(
     ("ladder", "kwargs", "message"),
     [
-        ("small", {}, "LadderAgent needs a Ladder, got ladder='small'"),
+        ("small", {}, "ladder='small' must be a Ladder"),
         (
             Ladder([Rung(tier="small", model=_M)]),
             {"tier": "x"},
@@ -268,7 +269,7 @@ def test_invalid_ladders(rungs: list[Any], kwargs: dict[str, Any], message: str)
     ],
 )
 def test_bad_ladder_agent_arguments(ladder: Any, kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(TypeError) as raised:
+    with pytest.raises(InvalidArgument) as raised:
         LadderAgent(ladder, system="s", **kwargs)
     assert str(raised.value) == message
 

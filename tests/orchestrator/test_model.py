@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from windtunnel.orchestrator import (
+    InvalidArgument,
     Message,
     ModelRequest,
     ModelResponse,
@@ -83,5 +84,9 @@ def test_string_content_and_thinking_blocks() -> None:
 
 
 def test_unknown_block_type() -> None:
-    with pytest.raises(ValueError, match="unsupported content block type='image'"):
+    with pytest.raises(InvalidArgument) as raised:
         block_from_api({"type": "image"})
+    assert (
+        str(raised.value)
+        == "unknown content block type='image'; choose one of ['text', 'tool_use', 'tool_result']"
+    )

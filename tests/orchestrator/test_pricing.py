@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from windtunnel.orchestrator import Price, PriceTable, UnknownPriceError, Usage
+from windtunnel.orchestrator import InvalidArgument, Price, PriceTable, UnknownPriceError, Usage
 
 
 def test_genai_prices_lookup_for_current_claude_tiers() -> None:
@@ -32,3 +32,9 @@ def test_unknown_model() -> None:
 def test_negative_price_is_refused() -> None:
     with pytest.raises(ValueError, match="greater than or equal to 0"):
         Price(input=-1, output=0)
+
+
+def test_overrides_must_be_prices() -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        PriceTable({"my-model": 2.0})  # type: ignore[dict-item]
+    assert str(raised.value) == "overrides['my-model']=2.0 must be a Price"

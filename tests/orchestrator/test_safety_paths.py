@@ -147,16 +147,22 @@ def test_a_failed_undo_after_a_crash_mid_verification_is_reported(undo_fails: bo
     assert firewall.applied == 1
     result = sim.run(resume(wf, "r-1", env=sim, store=store))
 
+    # The resumed life goes on where the first stopped — verify, reapply, verify, undo —
+    # exactly as a life never killed does.
     assert action_story(result) == [
         (0.0, "applied", 1, False),  # recorded again from the ledger: the first life's event died with it
-        (1.0, "verification_failed", "compensate"),
-        (1.0, "compensated", ok),
-        (1.0, "escalated", "verification_failed", "human"),
-        (1.0, "transition", "human"),
-        (1.0, "finished", "completed", "human"),
+        (1.0, "verification_failed", "reapply"),
+        (1.0, "applied", 2, False),
+        (2.0, "verification_failed", "compensate"),
+        (2.0, "compensated", ok),
+        (2.0, "escalated", "verification_failed", "human"),
+        (2.0, "transition", "human"),
+        (2.0, "finished", "completed", "human"),
     ]
     assert len(action_keys(result)) == 1
-    assert (firewall.applied, firewall.undos) == (1, 1)  # never applied twice
+    assert (firewall.applied, firewall.undos) == (2, 1)  # as many as without the crash
+    # A failed undo is on record as such, not as an undo.
+    assert [e.status for e in store.ledger] == ["compensated" if ok else "undo_failed"]
     assert firewall.rules == (set() if ok else {"203.0.113.9"})
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
 
 from windtunnel import Outcome, Policy, StepContext, Workflow, WorkflowError
+from windtunnel.orchestrator import LadderAgent, LLMAgent, Rung, run
+from windtunnel.orchestrator.ladder import Ladder
+from windtunnel.simulators import ScriptedModel, Sim, respond, submit
 
 
 async def handler(ctx: StepContext) -> Outcome:
@@ -14,6 +18,26 @@ async def handler(ctx: StepContext) -> Outcome:
 
 
 H = handler
+
+
+def sync_handler(ctx: StepContext) -> Outcome:
+    return Outcome(next="done")
+
+
+class AsyncCallable:
+    def __init__(self, next: str = "done") -> None:
+        self.next = next
+
+    async def __call__(self, ctx: StepContext) -> Outcome:
+        return Outcome(next=self.next)
+
+    async def method(self, ctx: StepContext) -> Outcome:
+        return Outcome(next=self.next)
+
+
+class SyncCallable:
+    def __call__(self, ctx: StepContext) -> Outcome:
+        return Outcome(next="done")
 
 
 def build(**overrides: Any) -> Workflow:
@@ -99,6 +123,38 @@ BROKEN: list[tuple[str, dict[str, Any], list[tuple[str, tuple[str, ...]]]]] = [
         [("state 'b': handler 42 is not callable", ("b",))],
     ),
     (
+        "handlers that are not async",
+        {"states": {"a": sync_handler, "b": functools.partial(sync_handler)}},
+        [
+            (
+                "state 'a': handler sync_handler is not async; define it with `async def` "
+                "(the engine awaits it in simulated time)",
+                ("a",),
+            ),
+            (
+                "state 'b': handler functools.partial(sync_handler) is not async; define it with "
+                "`async def` (the engine awaits it in simulated time)",
+                ("b",),
+            ),
+        ],
+    ),
+    (
+        "callable objects that are not async",
+        {"states": {"a": SyncCallable(), "b": AsyncCallable}},
+        [
+            (
+                "state 'a': handler SyncCallable() is not async; define it with `async def` "
+                "(the engine awaits it in simulated time)",
+                ("a",),
+            ),
+            (  # the class itself: calling it builds an instance, not an outcome
+                "state 'b': handler AsyncCallable is not async; define it with `async def` "
+                "(the engine awaits it in simulated time)",
+                ("b",),
+            ),
+        ],
+    ),
+    (
         "policy routes nowhere, bad retries, on_budget not terminal",
         {
             "on_refused": Policy(retries=-1, route_to="nowhere"),
@@ -148,3 +204,27 @@ def test_policy_route_makes_its_target_reachable() -> None:
 def test_error_names_the_workflow() -> None:
     with pytest.raises(WorkflowError, match=r"^'triage-flow' has 1 problem:"):
         build(name="triage-flow", initial="zz")
+
+
+async def to(ctx: StepContext, next: str) -> Outcome:
+    return Outcome(next=next)
+
+
+def test_every_kind_of_async_handler_is_accepted_and_runs() -> None:
+    model = ScriptedModel([respond(submit("e")), respond(submit("done"))])
+    wf = Workflow(
+        states={
+            "a": functools.partial(to, next="b"),  # a partial of an async function
+            "b": functools.partial(AsyncCallable("c")),  # a partial of an async callable object
+            "c": AsyncCallable("d").method,  # a bound async method
+            "d": LLMAgent(model=model, system="s"),  # objects whose __call__ is async
+            "e": LadderAgent(Ladder([Rung(tier="small", model=model)]), system="s"),
+        },
+        transitions={"a": ["b"], "b": ["c"], "c": ["d"], "d": ["e"], "e": ["done"]},
+        initial="a",
+        terminal=["done"],
+    )
+    sim = Sim(seed=0)
+    result = sim.run(run(wf, env=sim))
+    transitions = [e.target for e in result.trace.query(kind="transition")]  # type: ignore[union-attr]
+    assert (result.status, transitions) == ("completed", ["b", "c", "d", "e", "done"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from windtunnel.evals import legal_transitions_only, runs_terminate, trace_complete
-from windtunnel.orchestrator import Trace
+from windtunnel.orchestrator import InvalidArgument, Trace
 from windtunnel.scenarios import DEMO_BUDGET, DemoWorld, demo_workflow, run_demo
 from windtunnel.simulators import Sim
 
@@ -76,5 +76,16 @@ def test_one_sim_many_runs_distinct_ids() -> None:
 
 
 def test_unknown_variant() -> None:
-    with pytest.raises(ValueError, match="unknown variant='chaos'"):
+    with pytest.raises(InvalidArgument) as raised:
         demo_workflow(DemoWorld(), variant="chaos")  # type: ignore[arg-type]
+    assert (
+        str(raised.value)
+        == "unknown variant='chaos'; choose one of ['nominal', 'slow_source', 'confused', 'endless']"
+    )
+    with pytest.raises(InvalidArgument, match=r"did you mean 'nominal'\?$"):
+        run_demo(variant="nominl")  # type: ignore[arg-type]
+
+
+def test_seed_must_be_an_int_at_least_0() -> None:
+    with pytest.raises(InvalidArgument, match=r"^seed=-1 must be an int >= 0$"):
+        run_demo(seed=-1)

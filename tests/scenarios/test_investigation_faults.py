@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from windtunnel.orchestrator import Event, Trace
-from windtunnel.scenarios.investigation import Investigation, run_investigation
+from windtunnel.orchestrator import Event, InvalidArgument, Trace
+from windtunnel.scenarios.investigation import Investigation, make_case, run_investigation
 from windtunnel.simulators import DEFAULT_TIERS, Fault, FaultPlan, SimulatedCrash, Trigger, derive_tier
 
 PERFECT = derive_tier(
@@ -255,3 +255,83 @@ def test_determinism_with_every_fault_kind_enabled(seed: int) -> None:
     first, second = once(), once()
     assert first == second
     assert '"fault_injected"' in first[0]
+
+
+# --- plans and cases that cannot be run as asked ------------------------------------------
+
+
+def test_an_unknown_case_template_is_refused_with_the_closest_one() -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        run_investigation(case="c2_becon")  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        "unknown case='c2_becon'; choose one of ['c2_beacon', 'critical_host', 'benign_scanner'] "
+        "or an InvestigationCase; did you mean 'c2_beacon'?"
+    )
+    with pytest.raises(InvalidArgument, match=r"^unknown template='phishing'; choose one of \['c2_beacon', "):
+        make_case(0, "phishing")  # type: ignore[arg-type]
+
+
+def test_an_unknown_tier_is_refused_with_the_closest_one() -> None:
+    with pytest.raises(
+        InvalidArgument, match=r"^unknown tier='larg'; choose one of \['large', 'mid', 'small'\] or a "
+    ):
+        run_investigation(tier="larg")
+    with pytest.raises(InvalidArgument, match=r"^unknown triage_tier='huge'; choose one of"):
+        run_investigation(triage_tier="huge")
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (
+            Fault(id="f", kind="timeout", target="tool:threat_intell"),
+            "fault 'f' can never fire: unknown target='tool:threat_intell'; choose one of "
+            "['tool:asset_lookup', 'tool:block_ip', 'tool:disable_user', 'tool:edr_process_tree', "
+            "'tool:enable_user', 'tool:firewall_rules', 'tool:isolate_host', 'tool:open_ticket', "
+            "'tool:release_host', 'tool:siem_search', 'tool:threat_intel', 'tool:unblock_ip', "
+            "'tool:user_lookup']; did you mean 'tool:threat_intel'?",
+        ),
+        (
+            Fault(id="s", kind="silent_failure", target="tool:firewall_rules"),
+            "fault 's' can never fire: kind='silent_failure' needs a write tool, and "
+            "target='tool:firewall_rules' is a read tool; choose one of ['tool:block_ip', "
+            "'tool:disable_user', 'tool:enable_user', 'tool:isolate_host', 'tool:open_ticket', "
+            "'tool:release_host', 'tool:unblock_ip']",
+        ),
+        (  # the run plays 'perfect' only
+            Fault(id="h", kind="hallucinated_tool_call", target="tier:small"),
+            "fault 'h' can never fire: unknown target='tier:small'; choose one of ['tier:perfect']",
+        ),
+        (
+            Fault(id="r", kind="rate_limit", target="tier:perfet"),
+            "fault 'r' can never fire: unknown target='tier:perfet'; choose one of ['tier:perfect']; "
+            "did you mean 'tier:perfect'?",
+        ),
+    ],
+)
+def test_a_fault_whose_target_is_not_in_the_run_is_refused(fault: Fault, message: str) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        investigate(fault)
+    assert str(raised.value) == message
+
+
+def test_faults_on_the_ladder_tiers_and_the_triage_tier_can_fire() -> None:
+    faults = [
+        Fault(id="t", kind="malformed_arguments", target="tier:small", trigger=Trigger(nth=1)),
+        Fault(id="l", kind="malformed_arguments", target="tier:large", trigger=Trigger(nth=1)),
+    ]
+    inv = run_investigation(
+        seed=1,
+        tier="mid",
+        triage_tier="small",
+        ladder=[("mid", 0.99), ("large", 0.99)],
+        plan=FaultPlan(faults=faults),
+    )
+    assert {e.fault_id for e in inv.trace.query(kind="fault_injected")} == {"t", "l"}  # type: ignore[union-attr]
+    with pytest.raises(InvalidArgument, match=r"choose one of \['tier:large', 'tier:mid', 'tier:small'\]"):
+        run_investigation(
+            seed=1,
+            triage_tier="small",
+            ladder=[("mid", 0.9), ("large", 0.9)],
+            plan=FaultPlan(faults=[Fault(id="x", kind="overloaded", target="tier:huge")]),
+        )

@@ -13,6 +13,7 @@ import httpx
 import httpx2
 import pytest
 
+from windtunnel.orchestrator import InvalidArgument
 from windtunnel.orchestrator.errors import (
     ModelError,
     ModelOverloaded,
@@ -332,19 +333,45 @@ def test_routes_added_with_httpx_exceptions_work_and_unrouted_requests_fail_loud
     assert len(api.errors) == 1
 
 
+KINDS = "['rate_limit', 'overloaded', 'server_error', 'connect_timeout', 'read_timeout', 'malformed_json']"
+
+
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: FakeMessagesAPI(Canned()).fail_next("nope"), "rate_limit, overloaded, server_error"),  # type: ignore[arg-type]
-        (lambda: HttpFault(kind="timeout"), "expected one of rate_limit"),  # type: ignore[arg-type]
-        (lambda: HttpFault(kind="read_timeout", retry_after=1), "retry_after applies to"),
-        (lambda: HttpFault(kind="rate_limit", retry_after=-1), "retry_after=-1"),
-        (lambda: HttpFault(kind="overloaded", retry_after=float("inf")), "retry_after=inf"),
-        (lambda: FakeMessagesAPI({}), "empty mapping"),
+        (
+            lambda: FakeMessagesAPI(Canned()).fail_next("nope"),  # type: ignore[arg-type]
+            f"unknown kind='nope'; choose one of {KINDS}",
+        ),
+        (
+            lambda: HttpFault(kind="timeout"),  # type: ignore[arg-type]
+            f"unknown kind='timeout'; choose one of {KINDS}; did you mean 'read_timeout'?",
+        ),
+        (
+            lambda: HttpFault(kind="read_timeout", retry_after=1),
+            "retry_after applies to rate_limit, overloaded, server_error faults, not kind='read_timeout'",
+        ),
+        (
+            lambda: HttpFault(kind="rate_limit", retry_after=-1),
+            "retry_after=-1 must be a finite number >= 0, or None",
+        ),
+        (
+            lambda: HttpFault(kind="overloaded", retry_after=float("inf")),
+            "retry_after=inf must be a finite number >= 0, or None",
+        ),
+        (
+            lambda: HttpFault(kind="overloaded", retry_after="3"),  # type: ignore[arg-type]
+            "retry_after='3' must be a finite number >= 0, or None",
+        ),
+        (
+            lambda: FakeMessagesAPI({}),
+            "models={} must be a Model or a non-empty mapping of model name -> Model",
+        ),
     ],
 )
 def test_invalid_arguments_are_refused_with_a_useful_message(
     build: Callable[[], object], message: str
 ) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InvalidArgument) as raised:
         build()
+    assert str(raised.value) == message

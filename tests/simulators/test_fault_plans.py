@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from windtunnel.simulators import Sim
+from windtunnel.orchestrator import InvalidArgument, Tool, ToolRegistry
+from windtunnel.simulators import Sim, World, soc_tools
 from windtunnel.simulators.faults import Fault, FaultPlan, Trigger
 from windtunnel.simulators.injection import FaultInjector
 
@@ -88,3 +89,123 @@ def test_triggers() -> None:
     assert 240 < len(draws) < 360
     assert draws == fires(Trigger(probability=0.3), 1000, seed=1)
     assert draws != fires(Trigger(probability=0.3), 1000, seed=2)
+
+
+# --- a plan meets what it targets -----------------------------------------------------------
+
+TOOLS = ToolRegistry(
+    tool for tool in soc_tools(World(), rng=Sim().rng) if tool.name in {"threat_intel", "block_ip"}
+)
+
+
+def check(
+    *faults: Fault,
+    tools: list[Tool] | ToolRegistry = TOOLS,
+    tiers: tuple[str, ...] = ("small", "mid"),
+    humans: tuple[str, ...] = ("oncall",),
+) -> None:
+    FaultInjector(FaultPlan(faults=list(faults)), rng=Sim().rng).check_targets(
+        tools=tools, tiers=tiers, humans=humans
+    )
+
+
+def test_faults_whose_targets_exist_pass() -> None:
+    check(
+        Fault(id="t", kind="timeout", target="tool:threat_intel"),
+        Fault(id="e", kind="error", target="tool:block_ip"),
+        Fault(id="s", kind="stale_read", target="tool:block_ip", seconds=5),
+        Fault(id="h", kind="hallucinated_tool_call", target="tier:small"),
+        Fault(id="r", kind="rate_limit", target="tier:mid"),
+        Fault(id="w", kind="human_wrong", target="humans"),
+        Fault(id="c", kind="crash", target="run", at_transition=1),
+    )
+
+
+@pytest.mark.parametrize(
+    ("fault", "kwargs", "message"),
+    [
+        (  # tools
+            Fault(id="a", kind="timeout", target="tool:threat_intl"),
+            {},
+            "fault 'a' can never fire: unknown target='tool:threat_intl'; choose one of "
+            "['tool:block_ip', 'tool:threat_intel']; did you mean 'tool:threat_intel'?",
+        ),
+        (  # write tools
+            Fault(id="b", kind="conflicting_actor", target="tool:threat_intel"),
+            {},
+            "fault 'b' can never fire: kind='conflicting_actor' needs a write tool, and "
+            "target='tool:threat_intel' is a read tool; choose one of ['tool:block_ip']",
+        ),
+        (
+            Fault(id="c", kind="error", target="tool:block_ip"),
+            {"tools": []},
+            "fault 'c' can never fire: target='tool:block_ip', and this run has no tools",
+        ),
+        (  # tiers: model faults and API faults
+            Fault(id="d", kind="malformed_arguments", target="tier:large"),
+            {},
+            "fault 'd' can never fire: unknown target='tier:large'; choose one of ['tier:mid', 'tier:small']",
+        ),
+        (
+            Fault(id="e", kind="overloaded", target="tier:smal"),
+            {},
+            "fault 'e' can never fire: unknown target='tier:smal'; choose one of ['tier:mid', 'tier:small']; "
+            "did you mean 'tier:small'?",
+        ),
+        (
+            Fault(id="f", kind="rate_limit", target="tier:small"),
+            {"tiers": ()},
+            "fault 'f' can never fire: target='tier:small', and this run has no tiers",
+        ),
+        (  # humans
+            Fault(id="g", kind="human_absent", target="humans"),
+            {"humans": ()},
+            "fault 'g' can never fire: target='humans', and this run has no humans",
+        ),
+    ],
+)
+def test_a_fault_that_can_never_fire_is_refused(fault: Fault, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        check(fault, **kwargs)
+    assert str(raised.value) == message
+
+
+def test_every_fault_that_can_never_fire_is_listed_at_once() -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        check(
+            Fault(id="a", kind="timeout", target="tool:nope"),
+            Fault(id="ok", kind="crash", target="run", at_transition=1),  # a run is always there
+            Fault(id="b", kind="human_slow", target="humans", seconds=1),
+            humans=(),
+        )
+    assert str(raised.value).splitlines() == [
+        "2 faults can never fire:",
+        "  - fault 'a': unknown target='tool:nope'; choose one of ['tool:block_ip', 'tool:threat_intel']",
+        "  - fault 'b': target='humans', and this run has no humans",
+    ]
+
+
+def test_wrapping_tools_refuses_a_fault_on_a_tool_that_is_not_there() -> None:
+    injector = FaultInjector(
+        FaultPlan(faults=[Fault(id="a", kind="timeout", target="tool:nope")]), rng=Sim().rng
+    )
+    with pytest.raises(
+        InvalidArgument, match=r"^fault 'a' can never fire: unknown target='tool:nope'; choose one of"
+    ):
+        injector.tools(TOOLS)
+    stale = FaultInjector(
+        FaultPlan(faults=[Fault(id="s", kind="stale_read", target="tool:block_ip", seconds=1)]),
+        rng=Sim().rng,
+    )
+    with pytest.raises(
+        InvalidArgument, match=r"^fault 's': a stale read needs world=; call tools\(registry, world=world\)$"
+    ):
+        stale.tools(TOOLS)
+
+
+def test_valid_targets_are_listed_once_and_sorted() -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        check(Fault(id="a", kind="overloaded", target="tier:huge"), tiers=("small", "mid", "small"))
+    assert str(raised.value) == (
+        "fault 'a' can never fire: unknown target='tier:huge'; choose one of ['tier:mid', 'tier:small']"
+    )

@@ -7,6 +7,7 @@ import asyncio
 import pydantic
 import pytest
 
+from windtunnel.orchestrator import InvalidArgument
 from windtunnel.simulators import Sim
 from windtunnel.simulators.humans import DAY, DEFAULT_APPROVERS, HumanDecision, HumanProfile, SimulatedHuman
 from windtunnel.simulators.tiers import LogNormal
@@ -102,8 +103,9 @@ def test_same_seed_same_decisions() -> None:
 
 def test_a_proposal_must_be_a_verdict() -> None:
     human = SimulatedHuman(LEAD, rng=Sim().rng("humans/lead"))
-    with pytest.raises(ValueError, match="proposal='block' must be 'malicious' or 'benign'"):
+    with pytest.raises(InvalidArgument) as raised:
         Sim().run(human.review(proposal="block", truth=MALICIOUS))  # type: ignore[arg-type]
+    assert str(raised.value) == "unknown proposal='block'; choose one of ['malicious', 'benign']"
 
 
 @pytest.mark.parametrize(

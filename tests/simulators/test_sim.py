@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import re
+from collections.abc import Coroutine
+from typing import Any
 
 import pytest
 
 from windtunnel import Outcome, Sim, StepContext, Workflow, run
-from windtunnel.simulators import DeadlockError, VirtualLoop, derive_seed
+from windtunnel.orchestrator import InvalidArgument
+from windtunnel.simulators import DeadlockError, HorizonError, VirtualLoop, derive_seed
 
 
 def test_45_minute_sleep_ends_at_exactly_2700_seconds() -> None:
@@ -82,10 +87,16 @@ def test_ids_are_deterministic_and_per_prefix() -> None:
     assert [sim.new_id("run"), sim.new_id("alert"), sim.new_id("run")] == ["run-9-1", "alert-9-1", "run-9-2"]
 
 
-@pytest.mark.parametrize("seed", [1.5, "7", True, None])
-def test_seed_must_be_an_int(seed: object) -> None:
-    with pytest.raises(TypeError, match="seed must be an int"):
+@pytest.mark.parametrize("seed", [1.5, "7", True, None, -1])
+def test_seed_must_be_an_int_at_least_0(seed: object) -> None:
+    with pytest.raises(InvalidArgument) as raised:
         Sim(seed=seed)  # type: ignore[arg-type]
+    assert str(raised.value) == f"seed={seed!r} must be an int >= 0"
+
+
+def test_seed_0_and_large_seeds_make_distinct_well_formed_ids() -> None:
+    assert Sim(seed=0).new_id("run") == "run-0-1"
+    assert Sim(seed=2**64).new_id("run") == f"run-{2**64}-1"
 
 
 def test_deadlock_raises_naming_the_run_and_state() -> None:
@@ -140,8 +151,6 @@ def test_threads_are_refused_not_deadlocked() -> None:
 
 
 def test_a_heartbeat_cannot_hide_a_hang_past_the_horizon() -> None:
-    from windtunnel.simulators import HorizonError
-
     async def heartbeat() -> None:
         while True:
             await asyncio.sleep(60)
@@ -154,11 +163,98 @@ def test_a_heartbeat_cannot_hide_a_hang_past_the_horizon() -> None:
             beat.cancel()
 
     sim = Sim(seed=0, horizon=3600)
-    with pytest.raises(HorizonError, match=r"passed the horizon t=3600s"):
+    with pytest.raises(HorizonError) as raised:
         sim.run(main())
+    assert str(raised.value).splitlines()[0] == (
+        "simulated time passed the horizon t=3600s with the work unfinished (the next timer is at t=3660s)"
+    )
     assert sim.now == 3660.0
 
 
-def test_bad_horizon() -> None:
-    with pytest.raises(ValueError, match="horizon=0 must be > 0"):
-        Sim(seed=0, horizon=0)
+async def forty_five_minutes(ctx: StepContext) -> Outcome:
+    await asyncio.sleep(2700)
+    return Outcome(next="done")
+
+
+LONG = Workflow(
+    states={"work": forty_five_minutes}, transitions={"work": ["done"]}, initial="work", terminal=["done"]
+)
+
+
+def sequential_runs(sim: Sim, count: int, finished: list[str]) -> Coroutine[Any, Any, None]:
+    async def runs() -> None:
+        for _ in range(count):
+            finished.append((await run(LONG, env=sim)).run_id)
+
+    return runs()
+
+
+def test_many_runs_in_one_call_pass_the_horizon_with_a_message_that_says_so_and_how_to_raise_it() -> None:
+    sim, finished = Sim(seed=0), []  # the default horizon: 30 days, 960 runs of 45 minutes
+    with pytest.raises(HorizonError) as raised:
+        sim.run(sequential_runs(sim, 10_000, finished))
+    assert len(finished) == 960
+    lines = str(raised.value).splitlines()
+    assert lines[0] == (
+        "simulated time passed the horizon t=2592000s with the work unfinished "
+        "(the next timer is at t=2594700s)"
+    )
+    assert lines[1] == "  run 'run-0-961' is in state 'work'"
+    assert re.match(
+        r"  task 'Task-\d+' waits in runs > run > drive > forty_five_minutes > sleep \(", lines[2]
+    )
+    assert lines[3:] == [
+        "the horizon counts from each Sim.run() call: this one began at t=0s and may last 2592000s "
+        "(30 days); for longer work pass Sim(horizon=<seconds>), or Sim(horizon=None) for no limit"
+    ]
+
+
+def test_the_horizon_can_be_raised_or_lifted() -> None:
+    sim, finished = Sim(seed=0, horizon=None), []
+    sim.run(sequential_runs(sim, 10_000, finished))
+    assert (len(finished), sim.now) == (10_000, 10_000 * 2700.0)
+    sim, finished = Sim(seed=0, horizon=1000 * 2700.0), []
+    sim.run(sequential_runs(sim, 1000, finished))
+    assert len(finished) == 1000
+
+
+def test_the_horizon_counts_from_each_run_call() -> None:
+    sim, finished = Sim(seed=0, horizon=2700.0), []
+    for _ in range(5):  # 5 calls of 45 minutes: each within its own horizon
+        sim.run(sequential_runs(sim, 1, finished))
+    assert (len(finished), sim.now) == (5, 5 * 2700.0)
+    with pytest.raises(HorizonError, match="this one began at t=13500s and may last 2700s"):
+        sim.run(sequential_runs(sim, 2, finished))
+
+
+def test_a_horizon_message_lists_twenty_runs_and_tasks_and_counts_the_rest() -> None:
+    sim = Sim(seed=0, horizon=1000)  # shorter than a run: all thirty are in flight
+
+    async def thirty() -> None:
+        await asyncio.gather(*(run(LONG, env=sim) for _ in range(30)))
+
+    with pytest.raises(HorizonError) as raised:
+        sim.run(thirty())
+    lines = str(raised.value).splitlines()
+    runs = [line for line in lines if line.startswith("  run ")]
+    tasks = [line for line in lines if line.startswith("  task ")]
+    assert (len(runs), len(tasks)) == (20, 20)
+    assert "  ... and 10 more runs" in lines
+    assert "  ... and 11 more tasks" in lines  # the 30 runs and the gathering task
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"horizon": 0}, "horizon=0 must be a number > 0, or None"),
+        ({"horizon": -1.0}, "horizon=-1.0 must be a number > 0, or None"),
+        ({"horizon": math.nan}, "horizon=nan must be a number > 0, or None"),
+        ({"horizon": "30d"}, "horizon='30d' must be a number > 0, or None"),
+        ({"start": math.inf}, "start=inf must be a finite number"),
+        ({"start": "0"}, "start='0' must be a finite number"),
+    ],
+)
+def test_bad_horizon_and_start(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        Sim(seed=0, **kwargs)
+    assert str(raised.value) == message

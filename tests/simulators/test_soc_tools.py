@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from windtunnel.orchestrator import LLMAgent, Tool, ToolRegistry, run
+from windtunnel.orchestrator import InvalidArgument, LLMAgent, Tool, ToolRegistry, run
 from windtunnel.simulators import ScriptedModel, Sim, respond, submit, tool_call
 from windtunnel.simulators.soc_tools import (
     DEFAULT_LATENCY,
@@ -515,17 +515,20 @@ def test_default_latencies_are_lognormal_around_their_median_above_their_floor()
 
 
 def test_unknown_latency_keys_are_refused_with_the_valid_ones() -> None:
-    with pytest.raises(
-        ValueError, match=r"latency names unknown tools \['nope', 'siem'\]; valid: \["
-    ) as info:
+    with pytest.raises(InvalidArgument) as info:
         soc_tools(
-            World(), rng=Sim(seed=0).rng, latency={"siem": Latency(median=1.0), "nope": Latency(median=1)}
+            World(),
+            rng=Sim(seed=0).rng,
+            latency={"sim_search": Latency(median=1.0), "nope": Latency(median=1)},
         )
-    assert str(sorted(DEFAULT_LATENCY)) in str(info.value)
+    assert str(info.value) == (
+        f"latency names unknown ['nope', 'sim_search']; choose from {sorted(DEFAULT_LATENCY)}; "
+        "did you mean 'siem_search' for 'sim_search'?"
+    )
 
 
 def test_latency_values_must_be_latencies() -> None:
-    with pytest.raises(TypeError, match=r"latency\['siem_search'\]=8.0 must be a Latency"):
+    with pytest.raises(InvalidArgument, match=r"^latency\['siem_search'\]=8.0 must be a Latency$"):
         soc_tools(World(), rng=Sim(seed=0).rng, latency={"siem_search": 8.0})  # type: ignore[dict-item]
 
 
@@ -541,7 +544,7 @@ def test_latency_values_must_be_latencies() -> None:
     ],
 )
 def test_invalid_latencies(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with pytest.raises(InvalidArgument, match=f"^{re.escape(message)}$"):
         Latency(**kwargs)
 
 

@@ -18,6 +18,7 @@ from windtunnel.orchestrator import (
     AgentNudged,
     Event,
     HandlerFailed,
+    InvalidArgument,
     LLMAgent,
     Message,
     Model,
@@ -527,10 +528,13 @@ def test_invalid_profiles_are_refused(changes: dict[str, Any], message: str) -> 
 
 
 def test_derive_tier_names_the_known_tiers() -> None:
-    with pytest.raises(
-        ValueError, match=r"unknown tier 'huge'; the default tiers are \['large', 'mid', 'small'\]"
-    ):
+    with pytest.raises(InvalidArgument) as raised:
         derive_tier("huge")
+    assert (
+        str(raised.value) == "unknown base='huge'; choose one of ['large', 'mid', 'small'] or a TierProfile"
+    )
+    with pytest.raises(InvalidArgument, match=r"did you mean 'small'\?$"):
+        derive_tier("smal")
     assert derive_tier("large", skill=0.9).model_dump() == {
         **DEFAULT_TIERS["large"].model_dump(),
         "skill": 0.9,

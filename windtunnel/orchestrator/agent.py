@@ -35,6 +35,7 @@ from .model import (
 )
 from .pricing import Price, PriceTable
 from .tools import SUBMIT, Tool, ToolRegistry, call_tool
+from .validation import check_int, check_names, check_probability, reason
 from .workflow import Outcome
 
 __all__ = ["DEFAULT_PRICES", "LLMAgent", "render_context", "submit_spec"]
@@ -123,20 +124,11 @@ class LLMAgent:
         """
         self.registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
         self.allow = frozenset(self.registry.names if allow is None else allow)
-        unknown = sorted(self.allow - set(self.registry.names))
-        if unknown:
-            raise ValueError(
-                f"allow names tools that are not in the registry: {unknown}; known: {self.registry.names}"
-            )
-        for name, value in (
-            ("max_turns", max_turns),
-            ("max_tokens", max_tokens),
-            ("max_rejections", max_rejections),
-        ):
-            if value < 1:
-                raise ValueError(f"{name}={value} must be >= 1")
-        if nudges < 0:
-            raise ValueError(f"nudges={nudges} must be >= 0")
+        check_names("allow", self.allow, sorted(self.registry.names))
+        check_int("max_turns", max_turns, low=1)
+        check_int("max_tokens", max_tokens, low=1)
+        check_int("max_rejections", max_rejections, low=1)
+        check_int("nudges", nudges, low=0)
         prices.price(model.name)  # an unknown price fails here, not mid-run
         self.model = model
         self.system = system
@@ -283,8 +275,8 @@ def _read_submit(data: Any, allowed: frozenset[str]) -> tuple[Outcome | None, st
     if target not in allowed:
         problems.append(f"next={target!r} is not one of {sorted(allowed)}")
     confidence = data.get("confidence")
-    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 <= confidence <= 1:
-        problems.append(f"confidence={confidence!r} must be a number in [0, 1]")
+    if bad := reason(check_probability, "confidence", confidence):
+        problems.append(bad)
     rationale = data.get("rationale")
     if not isinstance(rationale, str) or not rationale.strip():
         problems.append("rationale must be a non-empty string")

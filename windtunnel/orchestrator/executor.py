@@ -40,6 +40,7 @@ from .store import ActionStore, Lease, LedgerEntry, LedgerStatus
 __all__ = ["execute_action"]
 
 _Phase = Literal["apply", "verify", "compensate"]
+_UNDONE: dict[str, bool | None] = {"unverified": None, "compensated": True, "undo_failed": False}
 
 
 async def execute_action(
@@ -164,8 +165,10 @@ class _Action:
     def result(self, *, is_error: bool = False) -> ToolResultBlock:
         return ToolResultBlock(tool_use_id=self.use.id, content=self.output, is_error=is_error)
 
-    def escalation(self, *, undone: bool) -> EscalationRequired:
-        tail = " and was undone" if undone else ""
+    def escalation(self, *, undone: bool | None) -> EscalationRequired:
+        """Why the unverified action goes to a human: ``undone`` True, False (the undo
+        failed) or None (there was no undo)."""
+        tail = {None: "", True: " and was undone", False: "; undoing it failed too"}[undone]
         return EscalationRequired(
             "verification_failed",
             f"{self.tool} on {self.resource} did not verify after {self.attempt} application(s){tail}",
@@ -195,10 +198,10 @@ class _Action:
                 )
                 self.output = f"already done: {spec.intent} {self.resource} ({status} at t={entry.at:g}s)"
             return self.result(is_error=status == "failed")
-        if status in ("unverified", "compensated"):
+        if status in ("unverified", "compensated", "undo_failed"):
             if replayed:
                 self.record(status)
-            raise self.escalation(undone=status == "compensated")
+            raise self.escalation(undone=_UNDONE[status])
         # The run was dead for a while: its lease may have lapsed and been taken.
         refused = await self.lease()
         if refused is not None:
@@ -267,7 +270,7 @@ class _Action:
                 ctx._record("verification_failed", **common, attempts=policy.verify_attempts, action=then)
                 if then == "escalate":
                     self.record("unverified")
-                    raise self.escalation(undone=False)
+                    raise self.escalation(undone=None)
                 if then == "reapply":
                     self.attempt += 1
                     phase = "apply"
@@ -277,8 +280,8 @@ class _Action:
                 self.record("compensating")
                 ok = await _compensate(spec, self.args)
                 ctx._record("action_compensated", **common, ok=ok)
-                self.record("compensated")
-                raise self.escalation(undone=True)
+                self.record("compensated" if ok else "undo_failed")
+                raise self.escalation(undone=ok)
 
     async def lease(self) -> ToolResultBlock | None:
         """Lease the resource; a lease another run holds with a conflicting intent is a

@@ -29,10 +29,11 @@ from typing import Any
 
 from .agent import LLMAgent
 from .context import StepContext
-from .errors import AgentError, EscalationRequired
+from .errors import AgentError, EscalationRequired, InvalidArgument
 from .events import EscalationTrigger
 from .model import Model
 from .tools import Tool, ToolRegistry
+from .validation import check_non_empty_str, check_probability, check_type, reason
 from .workflow import Outcome
 
 __all__ = ["HUMAN_TIER", "Ladder", "LadderAgent", "Rung"]
@@ -70,7 +71,8 @@ class Ladder:
         >>> Ladder([Rung(tier="human")], human_state="escalate")
         Traceback (most recent call last):
         ...
-        ValueError: invalid ladder: it has no rung with a model; give at least one Rung a model
+        windtunnel.orchestrator.errors.InvalidArgument: invalid ladder: it has no rung with a model; \
+give at least one Rung a model
     """
 
     __slots__ = ("human_state", "rungs")
@@ -83,14 +85,14 @@ class Ladder:
             :class:`EscalationRequired` there instead.
 
         Raises:
-            ValueError: listing every problem: no rungs, no model rung, a threshold out
+            InvalidArgument: listing every problem: no rungs, no model rung, a threshold out
                 of [0, 1], a human rung that is not last, a duplicate or empty tier name.
         """
         self.rungs = tuple(rungs)
         self.human_state = human_state
         problems = _check(self.rungs, human_state)
         if problems:
-            raise ValueError("invalid ladder: " + "; ".join(problems))
+            raise InvalidArgument("invalid ladder: " + "; ".join(problems))
 
     @property
     def human_tier(self) -> str:
@@ -110,12 +112,12 @@ def _check(rungs: tuple[Rung, ...], human_state: str | None) -> list[str]:
     problems: list[str] = []
     seen: dict[str, int] = {}
     for index, rung in enumerate(rungs):
-        if not isinstance(rung, Rung):
-            problems.append(f"rung {index} is {rung!r}, not a Rung")
+        if bad := reason(check_type, f"rungs[{index}]", rung, Rung):
+            problems.append(bad)
             continue
         where = f"rung {index} ({rung.tier!r})"
-        if not isinstance(rung.tier, str) or not rung.tier:
-            problems.append(f"rung {index}: tier={rung.tier!r} must be a non-empty string")
+        if bad := reason(check_non_empty_str, f"rung {index}: tier", rung.tier):
+            problems.append(bad)
         elif rung.tier in seen:
             problems.append(f"{where} repeats the tier of rung {seen[rung.tier]}; tier names must be unique")
         else:
@@ -124,13 +126,12 @@ def _check(rungs: tuple[Rung, ...], human_state: str | None) -> list[str]:
             if index != len(rungs) - 1:
                 problems.append(f"{where} has no model; only the last rung, the human rung, may have none")
             continue
-        threshold = rung.threshold
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
-            problems.append(f"{where}: threshold={threshold!r} must be a number in [0, 1]")
+        if bad := reason(check_probability, f"{where}: threshold", rung.threshold):
+            problems.append(bad)
     if all(isinstance(rung, Rung) and rung.human for rung in rungs):
         problems.append("it has no rung with a model; give at least one Rung a model")
-    if human_state is not None and (not isinstance(human_state, str) or not human_state):
-        problems.append(f"human_state={human_state!r} must be a non-empty state name or None")
+    if bad := reason(check_non_empty_str, "human_state", human_state, optional=True):
+        problems.append(bad)
     return problems
 
 
@@ -164,14 +165,15 @@ class LadderAgent:
             shared by every tier; ``model`` and ``tier`` come from the rungs.
 
         Raises:
-            TypeError: for a ladder that is not a :class:`Ladder`, or ``model``/``tier`` given.
-            ValueError: for a bad :class:`LLMAgent` setting.
+            InvalidArgument: for a ladder that is not a :class:`Ladder`, ``model`` or ``tier``
+                given, or a bad :class:`LLMAgent` setting.
         """
-        if not isinstance(ladder, Ladder):
-            raise TypeError(f"LadderAgent needs a Ladder, got ladder={ladder!r}")
+        check_type("ladder", ladder, Ladder)
         clash = sorted({"model", "tier"} & set(agent_kwargs))
         if clash:
-            raise TypeError(f"LadderAgent takes model and tier from the ladder's rungs; do not pass {clash}")
+            raise InvalidArgument(
+                f"LadderAgent takes model and tier from the ladder's rungs; do not pass {clash}"
+            )
         registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
         self.ladder = ladder
         self.agents: tuple[tuple[Rung, LLMAgent], ...] = tuple(

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeAlias
 
+from .validation import check_choice
+
 __all__ = [
     "ContentBlock",
     "Message",
@@ -158,21 +160,20 @@ def block_from_api(data: Mapping[str, Any]) -> ContentBlock:
     """One content block from the API's JSON.
 
     Raises:
-        ValueError: for a block type this boundary does not handle.
+        InvalidArgument: for a block type this boundary does not handle.
     """
     kind = data.get("type")
+    check_choice("content block type", kind, ("text", "tool_use", "tool_result"))
     if kind == "text":
         return TextBlock(text=str(data["text"]))
     if kind == "tool_use":
         return ToolUseBlock(id=str(data["id"]), name=str(data["name"]), input=data.get("input"))
-    if kind == "tool_result":
-        content = data.get("content", "")
-        if not isinstance(content, str):
-            content = "".join(part.get("text", "") for part in content if isinstance(part, Mapping))
-        return ToolResultBlock(
-            tool_use_id=str(data["tool_use_id"]), content=content, is_error=bool(data.get("is_error", False))
-        )
-    raise ValueError(f"unsupported content block type={kind!r}")
+    content = data.get("content", "")
+    if not isinstance(content, str):
+        content = "".join(part.get("text", "") for part in content if isinstance(part, Mapping))
+    return ToolResultBlock(
+        tool_use_id=str(data["tool_use_id"]), content=content, is_error=bool(data.get("is_error", False))
+    )
 
 
 def request_to_api(request: ModelRequest, *, model: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import WindtunnelError
 from .model import Usage
+from .validation import check_type
 
 __all__ = ["DEFAULT_PRICES_AS_OF", "Price", "PriceTable", "UnknownPriceError"]
 
@@ -75,8 +76,13 @@ class PriceTable:
         as_of: the date the library's prices are taken for.
         provider: the provider whose models the library looks up.
         lookup: False to use the overrides only.
+
+        Raises:
+            InvalidArgument: for an override that is not a :class:`Price`.
         """
         self._prices: dict[str, Price] = dict(overrides or {})
+        for model, price in self._prices.items():
+            check_type(f"overrides[{model!r}]", price, Price)
         self._as_of = as_of
         self._provider = provider
         self._lookup = lookup

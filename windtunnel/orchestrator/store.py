@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol, TypeAlias
 __all__ = ["ActionStore", "Lease", "LedgerEntry", "LedgerStatus", "MemoryStore", "default_store"]
 
 LedgerStatus: TypeAlias = Literal[
-    "pending", "applied", "unverified", "noop", "failed", "compensating", "compensated"
+    "pending", "applied", "unverified", "noop", "failed", "compensating", "compensated", "undo_failed"
 ]
 """Where an action stands; what the executor does with it when a later life finds it:
 
@@ -28,6 +28,7 @@ LedgerStatus: TypeAlias = Literal[
 ``failed``                the tool reported an error; its answer is ``output``
 ``compensating``          about to be undone: the outcome is unknown; reading back decides
 ``compensated``           undone after verification failed: escalate
+``undo_failed``           the undo itself failed: the change may still be there; escalate
 ========================  =================================================================
 """
 

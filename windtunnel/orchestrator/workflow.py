@@ -1,20 +1,23 @@
 """`Workflow`: states, their handlers, and the transitions allowed between them.
 
 A workflow is checked when it is built: every problem found — unknown transition
-targets, states with neither handler nor terminal status, states unreachable from
-the initial state, states from which no terminal state can be reached, a missing
-initial state, bad policies — is reported at once in one :class:`WorkflowError`.
+targets, states with neither handler nor terminal status, handlers that are not
+async, states unreachable from the initial state, states from which no terminal
+state can be reached, a missing initial state, bad policies — is reported at once
+in one :class:`WorkflowError`.
 """
 
 from __future__ import annotations
 
-import math
+import functools
+import inspect
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .actions import ActionPolicy
 from .errors import Problem, WorkflowError
+from .validation import check_int, check_number, reason
 
 if TYPE_CHECKING:
     from .context import StepContext
@@ -40,7 +43,11 @@ class Outcome:
 
 
 Handler: TypeAlias = "Callable[[StepContext], Awaitable[Outcome]]"
-"""A state handler: an async callable from the step context to an :class:`Outcome`."""
+"""A state handler: an async callable from the step context to an :class:`Outcome`.
+
+The workflow accepts an ``async def`` function or method, a ``functools.partial`` of
+one, or an object whose ``__call__`` is ``async def`` (as :class:`LLMAgent` is); a
+plain function, even one returning an awaitable, is refused when it is built."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -172,6 +179,14 @@ def _check(wf: Workflow) -> list[Problem]:
             problems.append(
                 Problem(message=f"state {state!r}: handler {handler!r} is not callable", states=(state,))
             )
+        elif not _is_async(handler):
+            problems.append(
+                Problem(
+                    message=f"state {state!r}: handler {_describe(handler)} is not async; define it with "
+                    "`async def` (the engine awaits it in simulated time)",
+                    states=(state,),
+                )
+            )
 
     for source, targets in wf.transitions.items():
         if source in wf.terminal:
@@ -202,8 +217,8 @@ def _check(wf: Workflow) -> list[Problem]:
 
     routes: list[str] = []
     for label, policy in (("on_refused", wf.on_refused), ("on_error", wf.on_error)):
-        if isinstance(policy.retries, bool) or not isinstance(policy.retries, int) or policy.retries < 0:
-            problems.append(Problem(message=f"{label}: retries={policy.retries!r} must be an int >= 0"))
+        if bad := reason(check_int, f"{label}: retries", policy.retries, low=0):
+            problems.append(Problem(message=bad))
         if policy.route_to is not None:
             if policy.route_to in known:
                 routes.append(policy.route_to)
@@ -232,13 +247,10 @@ def _check(wf: Workflow) -> list[Problem]:
             problems.append(
                 Problem(message=f"timeout given for {state!r}, which is not a handled state", states=(state,))
             )
-        elif not _positive_finite(seconds):
-            problems.append(
-                Problem(
-                    message=f"timeout for {state!r}: seconds={seconds!r} must be a finite number > 0",
-                    states=(state,),
-                )
-            )
+        elif bad := reason(
+            check_number, f"timeout for {state!r}: seconds", seconds, low=0, low_open=True, finite=True
+        ):
+            problems.append(Problem(message=bad, states=(state,)))
 
     if wf.initial in known:
         edges = {state: tuple(t for t in wf.transitions.get(state, ()) if t in known) for state in known}
@@ -266,10 +278,24 @@ def _check(wf: Workflow) -> list[Problem]:
     return problems
 
 
-def _positive_finite(value: object) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return value > 0 and not math.isinf(value)
+def _is_async(handler: object) -> bool:
+    """Whether calling ``handler`` runs an ``async def``: a coroutine function or method,
+    a partial of one, or an object whose class defines ``async def __call__``."""
+    while isinstance(handler, functools.partial):
+        handler = handler.func
+    # iscoroutinefunction(obj) is False for an instance with an async __call__, and
+    # getattr(cls, "__call__") on a class finds the instances' method: ask the type.
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(type(handler).__call__)
+
+
+def _describe(handler: object) -> str:
+    """A handler's name for a message: stable across runs (no memory address)."""
+    if isinstance(handler, functools.partial):
+        return f"functools.partial({_describe(handler.func)})"
+    name = getattr(handler, "__qualname__", None)
+    if isinstance(name, str):
+        return name
+    return f"{type(handler).__qualname__}()"
 
 
 def _reach(start: Iterable[str], edges: Mapping[str, Iterable[str]]) -> set[str]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeAlias, get_args
 
 from windtunnel.orchestrator import Budget, Outcome, Policy, RunResult, StepContext, Trace, Workflow, run
+from windtunnel.orchestrator.validation import check_choice
 from windtunnel.simulators import Sim
 
 __all__ = ["DEMO_BUDGET", "DemoAlert", "DemoVariant", "DemoWorld", "demo_workflow", "run_demo"]
@@ -52,9 +53,12 @@ class DemoWorld:
 
 
 def demo_workflow(world: DemoWorld, *, variant: DemoVariant = "nominal") -> Workflow:
-    """The investigation workflow acting on ``world``, playing ``variant``."""
-    if variant not in get_args(DemoVariant):
-        raise ValueError(f"unknown variant={variant!r}; choose one of {list(get_args(DemoVariant))}")
+    """The investigation workflow acting on ``world``, playing ``variant``.
+
+    Raises:
+        InvalidArgument: for an unknown variant.
+    """
+    check_choice("variant", variant, get_args(DemoVariant))
 
     async def triage(ctx: StepContext) -> Outcome:
         alert: DemoAlert = ctx.case
@@ -147,8 +151,12 @@ def run_demo(
 
     Pass ``sim`` to run several investigations in one simulation (their ids then
     differ); otherwise a new ``Sim(seed=seed)`` is used.
+
+    Raises:
+        InvalidArgument: for an unknown variant, or a seed that is not an int >= 0.
     """
     sim = Sim(seed=seed) if sim is None else sim
+    workflow = demo_workflow(DemoWorld(), variant=variant)  # checks the variant before any draw
     alert = DemoAlert(
         id=sim.new_id("alert"),
         rule="outbound connection to known C2",
@@ -156,5 +164,4 @@ def run_demo(
         host="web-01",
         severity="high",
     )
-    workflow = demo_workflow(DemoWorld(), variant=variant)
     return sim.run(run(workflow, alert, env=sim, trace=trace, budget=DEMO_BUDGET))

@@ -42,6 +42,7 @@ from windtunnel.orchestrator import (
     call_tool,
     run,
 )
+from windtunnel.orchestrator.validation import check_choice
 from windtunnel.simulators import Sim
 from windtunnel.simulators.faults import FaultPlan
 from windtunnel.simulators.humans import DEFAULT_APPROVERS, HumanProfile, SimulatedHuman
@@ -117,7 +118,14 @@ class InvestigationCase:
 
 
 def make_case(seed: int, template: CaseTemplate | None = None) -> InvestigationCase:
-    """A seeded case: ``template`` (or one drawn from the seed), with seeded details."""
+    """A seeded case: ``template`` (or one drawn from the seed), with seeded details.
+
+    Raises:
+        InvalidArgument: for a template not in :data:`CASE_TEMPLATES`, or a seed that
+            is not an int >= 0.
+    """
+    if template is not None:
+        check_choice("template", template, CASE_TEMPLATES)
     sim = Sim(seed=seed)
     rng = sim.rng("case")
     template = template or CASE_TEMPLATES[rng.randrange(len(CASE_TEMPLATES))]
@@ -355,17 +363,31 @@ def run_investigation(
         ladder: (tier, threshold) rungs the investigate decision climbs, cheapest first,
             before a human decides; instead of ``tier``. Triage plays the first rung.
         sim, trace: to run several investigations in one simulation or trace.
+
+    Raises:
+        InvalidArgument: for a seed that is not an int >= 0, an unknown case template
+            or tier, an invalid ladder, or a fault that can never fire in this run
+            (its tool, tier or human is not in it).
     """
     sim = Sim(seed=seed) if sim is None else sim
     if not isinstance(case, InvestigationCase):
+        if case is not None:
+            check_choice("case", case, CASE_TEMPLATES, alternative="an InvestigationCase")
         case = make_case(seed, case)
     plan = plan or FaultPlan()
     injector = FaultInjector(plan, rng=sim.rng)
-    investigating = _profile(tier if not ladder else ladder[0][0])
+    investigating = _profile(tier, name="tier") if not ladder else _profile(ladder[0][0], name="ladder[0]")
     profiles = {
-        "triage": investigating if triage_tier is None else _profile(triage_tier),
+        "triage": investigating if triage_tier is None else _profile(triage_tier, name="triage_tier"),
         "investigate": investigating,
     }
+    climbing = [_profile(t, name=f"ladder[{i}]") for i, (t, _) in enumerate(ladder or ())]
+    registry = soc_tools(case.world, rng=sim.rng)
+    injector.check_targets(
+        tools=registry,
+        tiers=[profile.name for profile in (*profiles.values(), *climbing)],
+        humans=[(approver or DEFAULT_APPROVERS["oncall"]).name],
+    )
     findings: dict[str, float] = {}  # the evidence the run has seen, shared by its models
 
     def model_for(state: str, profile: TierProfile) -> Model:
@@ -389,11 +411,11 @@ def run_investigation(
     climb = None
     if ladder:
         rungs = [
-            Rung(tier=(p := _profile(t)).name, model=model_for("investigate", p), threshold=threshold)
-            for t, threshold in ladder
+            Rung(tier=p.name, model=model_for("investigate", p), threshold=threshold)
+            for p, (_, threshold) in zip(climbing, ladder, strict=True)
         ]
         climb = Ladder([*rungs, Rung(tier=HUMAN_TIER)], human_state="escalate")
-    tools = injector.tools(soc_tools(case.world, rng=sim.rng), world=case.world)
+    tools = injector.tools(registry, world=case.world)
     human = injector.human(SimulatedHuman(approver or DEFAULT_APPROVERS["oncall"], rng=sim.rng("humans")))
     trace = Trace() if trace is None else trace
     tiers = {state: profile.name for state, profile in profiles.items()}
@@ -411,10 +433,9 @@ def run_investigation(
     return Investigation(result=result, case=case, injector=injector, tier=name)
 
 
-def _profile(tier: str | TierProfile) -> TierProfile:
+def _profile(tier: str | TierProfile, *, name: str) -> TierProfile:
+    """The profile ``tier`` names; ``name`` is the argument it came in, for the error."""
     if isinstance(tier, TierProfile):
         return tier
-    if tier not in DEFAULT_TIERS:
-        known = sorted(DEFAULT_TIERS)
-        raise ValueError(f"unknown tier={tier!r}; choose one of {known} or pass a TierProfile")
+    check_choice(name, tier, sorted(DEFAULT_TIERS), alternative="a TierProfile")
     return DEFAULT_TIERS[tier]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import random
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -33,8 +32,9 @@ from anthropic._constants import INITIAL_RETRY_DELAY, MAX_RETRY_DELAY
 from anthropic._models import FinalRequestOptions
 
 from windtunnel.orchestrator.anthropic_model import AnthropicModel
-from windtunnel.orchestrator.errors import SimulationError
+from windtunnel.orchestrator.errors import InvalidArgument, SimulationError
 from windtunnel.orchestrator.model import Model, request_from_api, response_to_api
+from windtunnel.orchestrator.validation import check_choice, check_number
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -74,16 +74,12 @@ class HttpFault:
     with jitter (drawn from the client's ``rng``)."""
 
     def __post_init__(self) -> None:
-        if self.kind not in HTTP_FAULT_KINDS:
-            raise ValueError(
-                f"unknown fault kind={self.kind!r}; expected one of {', '.join(HTTP_FAULT_KINDS)}"
+        check_choice("kind", self.kind, HTTP_FAULT_KINDS)
+        check_number("retry_after", self.retry_after, low=0, finite=True, optional=True)
+        if self.retry_after is not None and self.kind not in _STATUS:
+            raise InvalidArgument(
+                f"retry_after applies to {', '.join(_STATUS)} faults, not kind={self.kind!r}"
             )
-        if self.retry_after is None:
-            return
-        if self.kind not in _STATUS:
-            raise ValueError(f"retry_after applies to {', '.join(_STATUS)} faults, not kind={self.kind!r}")
-        if not math.isfinite(self.retry_after) or self.retry_after < 0:
-            raise ValueError(f"retry_after must be finite seconds >= 0, got retry_after={self.retry_after!r}")
 
 
 AttemptPlan: TypeAlias = Callable[[int, httpx2.Request], HttpFault | HttpFaultKind | None]
@@ -150,7 +146,9 @@ class FakeMessagesAPI:
         base_url: where the SDK clients send their requests.
         """
         if isinstance(models, Mapping) and not models:
-            raise ValueError("models is an empty mapping; give at least one model name -> Model")
+            raise InvalidArgument(
+                f"models={models!r} must be a Model or a non-empty mapping of model name -> Model"
+            )
         self._models = models
         self._plan = plan
         self.base_url = base_url.rstrip("/")

@@ -30,6 +30,8 @@ from typing import Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from windtunnel.orchestrator.errors import InvalidArgument
+
 __all__ = [
     "API_KINDS",
     "HUMAN_KINDS",
@@ -96,7 +98,7 @@ class Trigger(BaseModel):
     @model_validator(mode="after")
     def _window_in_order(self) -> Trigger:
         if self.window is not None and not self.window[0] < self.window[1]:
-            raise ValueError(f"window={self.window!r} must have start < end")
+            raise InvalidArgument(f"window={self.window!r} must have start < end")
         return self
 
 
@@ -130,11 +132,13 @@ class Fault(BaseModel):
         else:
             expected, fits = "target='run'", self.target == "run"
         if not fits:
-            raise ValueError(f"target={self.target!r} does not fit kind={self.kind!r}: it needs {expected}")
+            raise InvalidArgument(
+                f"target={self.target!r} does not fit kind={self.kind!r}: it needs {expected}"
+            )
         if self.kind in _NEEDS_SECONDS and self.seconds is None:
-            raise ValueError(f"kind={self.kind!r} needs seconds=")
+            raise InvalidArgument(f"kind={self.kind!r} needs seconds=")
         if self.kind == "crash" and self.at_transition is None:
-            raise ValueError("kind='crash' needs at_transition=")
+            raise InvalidArgument("kind='crash' needs at_transition=")
         return self
 
 
@@ -159,7 +163,7 @@ class FaultPlan(BaseModel):
         seen: set[str] = set()
         for fault in self.faults:
             if fault.id in seen:
-                raise ValueError(f"two faults have id={fault.id!r}; ids must be unique")
+                raise InvalidArgument(f"two faults have id={fault.id!r}; ids must be unique")
             seen.add(fault.id)
         return self
 

@@ -29,6 +29,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from windtunnel.orchestrator.errors import InvalidArgument
+from windtunnel.orchestrator.validation import check_choice
+
 from .tiers import LogNormal
 from .world import Truth, Verdict
 
@@ -65,7 +68,7 @@ class HumanProfile(BaseModel):
     def _windows_in_a_day(cls, windows: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
         for start, end in windows:
             if not 0 <= start < end <= 24:
-                raise ValueError(
+                raise InvalidArgument(
                     f"window ({start:g}, {end:g}) must have 0 <= start < end <= 24; "
                     "split one across midnight in two, e.g. (22, 24) and (0, 6)"
                 )
@@ -131,10 +134,9 @@ class SimulatedHuman:
         """Wait for the human, then approve ``proposal`` iff the human's verdict agrees with it.
 
         Raises:
-            ValueError: when ``proposal`` is not ``"malicious"`` or ``"benign"``.
+            InvalidArgument: when ``proposal`` is not ``"malicious"`` or ``"benign"``.
         """
-        if proposal not in ("malicious", "benign"):
-            raise ValueError(f"proposal={proposal!r} must be 'malicious' or 'benign'")
+        check_choice("proposal", proposal, ("malicious", "benign"))
         profile, rng = self.profile, self.rng
         # Every draw before the first wait, so that reviews running side by side on
         # one stream draw in the order they were asked, not the order they finish.

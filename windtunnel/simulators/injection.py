@@ -5,6 +5,10 @@ fires as a ``fault_injected`` event with the fault's id (in the step it fired in
 so that an outcome can always be tied to the faults behind it. As a trace sink it
 also sees the run's events: for ``after`` triggers, and to stop a run dead at a
 planned crash.
+
+A plan is validated on its own, without the world it will meet; before a run,
+:meth:`FaultInjector.check_targets` checks that each of its faults can fire there:
+that the tool, tier or human it targets is in the run.
 """
 
 from __future__ import annotations
@@ -12,22 +16,23 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from windtunnel.orchestrator import (
     EventBase,
+    InvalidArgument,
     Model,
     ModelRequest,
     ModelResponse,
-    SimulationError,
     Tool,
     ToolRegistry,
     ToolUseBlock,
     current_step,
 )
+from windtunnel.orchestrator.validation import check_choice, reason
 
-from .faults import API_KINDS, MODEL_KINDS, WRITE_KINDS, Fault, FaultPlan
+from .faults import API_KINDS, HUMAN_KINDS, MODEL_KINDS, TOOL_KINDS, WRITE_KINDS, Fault, FaultPlan
 from .tiers import HALLUCINATED_TOOLS
 from .world import World
 
@@ -93,32 +98,69 @@ class FaultInjector:
                 "fault_injected", fault_id=fault.id, fault_kind=fault.kind, target=fault.target, detail=detail
             )
 
+    # -- targets ----------------------------------------------------------------------
+
+    def check_targets(self, *, tools: Iterable[Tool], tiers: Iterable[str], humans: Collection[str]) -> None:
+        """Check that every fault of the plan can fire in a run with these tools, tiers and humans.
+
+        Args:
+            tools: the run's tools (a :class:`ToolRegistry` will do); write faults need write tools.
+            tiers: the names of the model tiers that play in the run.
+            humans: the names of the run's human approvers (``'humans'`` targets them all).
+
+        Raises:
+            InvalidArgument: listing each fault that can never fire, its target, and the
+                targets that would fire (the closest suggested).
+        """
+        _refuse(self._unreachable(list(tools), tiers=list(tiers), humans=humans))
+
+    def _unreachable(
+        self, tools: list[Tool], *, tiers: list[str] | None, humans: Collection[str] | None
+    ) -> list[tuple[str, str]]:
+        """(fault id, why) of each fault whose target is not in the run; tiers or humans
+        given as None are not checked."""
+        problems: list[tuple[str, str]] = []
+        reads = sorted(f"tool:{tool.name}" for tool in tools if tool.kind != "write")
+        for fault in self.plan.faults:
+            if fault.kind in WRITE_KINDS:
+                family, valid = "write tools", sorted(f"tool:{t.name}" for t in tools if t.kind == "write")
+                if fault.target in reads and valid:
+                    problems.append(
+                        (
+                            fault.id,
+                            f"kind={fault.kind!r} needs a write tool, and target={fault.target!r} is a "
+                            f"read tool; choose one of {valid}",
+                        )
+                    )
+                    continue
+            elif fault.kind in TOOL_KINDS:
+                family, valid = "tools", [f"tool:{tool.name}" for tool in tools]
+            elif fault.kind in MODEL_KINDS | API_KINDS and tiers is not None:
+                family, valid = "tiers", [f"tier:{tier}" for tier in tiers]
+            elif fault.kind in HUMAN_KINDS and humans is not None:
+                family, valid = "humans", ["humans"] if humans else []
+            else:
+                continue  # a crash (every run has transitions to stop at), or a family not checked
+            if not valid:
+                problems.append((fault.id, f"target={fault.target!r}, and this run has no {family}"))
+            elif problem := reason(check_choice, "target", fault.target, sorted(set(valid))):
+                problems.append((fault.id, problem))
+        return problems
+
     # -- tools ------------------------------------------------------------------------
 
     def tools(self, registry: ToolRegistry, *, world: World | None = None) -> ToolRegistry:
         """A copy of ``registry`` whose targeted tools misbehave as planned.
 
         Raises:
-            SimulationError: for a fault aimed at a tool the registry lacks, or a
-                write-only fault aimed at a read tool, or a stale read without ``world``.
+            InvalidArgument: for a fault aimed at a tool the registry lacks, a write-only
+                fault aimed at a read tool, or a stale read without ``world``.
         """
-        names = set(registry.names)
+        _refuse(self._unreachable(list(registry), tiers=None, humans=None))
         for fault in self.plan.faults:
-            prefix, _, name = fault.target.partition(":")
-            if prefix != "tool":
-                continue
-            tool = registry.get(name)
-            if tool is None:
-                raise SimulationError(
-                    f"fault {fault.id!r}: no tool {name!r} to target; tools: {sorted(names)}"
-                )
-            if fault.kind in WRITE_KINDS and tool.kind != "write":
-                raise SimulationError(
-                    f"fault {fault.id!r}: kind={fault.kind!r} needs a write tool, not {name!r}"
-                )
             if fault.kind == "stale_read" and world is None:
-                raise SimulationError(
-                    f"fault {fault.id!r}: a stale read needs the world (tools(..., world=...))"
+                raise InvalidArgument(
+                    f"fault {fault.id!r}: a stale read needs world=; call tools(registry, world=world)"
                 )
         return ToolRegistry(self._wrap_tool(tool, world) for tool in registry)
 
@@ -311,6 +353,17 @@ class _FaultyHuman:
                 decision, decision=flipped, verdict=verdict, correct=not decision.correct
             )
         return decision
+
+
+def _refuse(problems: Sequence[tuple[str, str]]) -> None:
+    """Raise one :class:`InvalidArgument` for every (fault id, why) that can never fire, if any."""
+    if len(problems) == 1:
+        fault_id, detail = problems[0]
+        raise InvalidArgument(f"fault {fault_id!r} can never fire: {detail}")
+    if problems:
+        lines = [f"{len(problems)} faults can never fire:"]
+        lines.extend(f"  - fault {fault_id!r}: {detail}" for fault_id, detail in problems)
+        raise InvalidArgument("\n".join(lines))
 
 
 def _later(delay: float, undo: Callable[[Any], Any], args: Any) -> None:

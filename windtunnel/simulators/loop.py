@@ -9,7 +9,9 @@ instead of hanging.
 The loop does no I/O: sockets, subprocesses and threads (``run_in_executor``,
 ``asyncio.to_thread``) are outside the simulation and are refused. A horizon
 bounds simulated time, so that a timer that keeps firing while the work waits
-forever ends in :class:`HorizonError` instead of a hang.
+forever ends in :class:`HorizonError` instead of a hang. Work that is merely long
+(thousands of 45-minute runs in one call) meets the horizon too: the error says
+so, and how to move it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from windtunnel.orchestrator.errors import SimulationError
 
 __all__ = ["DeadlockError", "HorizonError", "VirtualLoop"]
 
+_MAX_TASKS = 20  # a message listing ten thousand waiting runs helps nobody
+
 
 class DeadlockError(SimulationError):
     """Nothing is ready, no timer is pending, and the awaited work is unfinished."""
@@ -33,7 +37,8 @@ class HorizonError(SimulationError):
     """Simulated time passed the loop's horizon with the awaited work unfinished.
 
     Catches what a deadlock check cannot: a periodic timer (a heartbeat, a polling
-    loop) that keeps the clock moving while the work waits forever.
+    loop) that keeps the clock moving while the work waits forever. Long work that
+    is not stuck meets it too; the message says how to raise the horizon.
     """
 
 
@@ -57,9 +62,7 @@ class _VirtualSelector:
             # assignment lands on the timer's own deadline.
             loop._now = max(loop._now, loop._scheduled[0]._when)  # type: ignore[attr-defined]
             if loop._horizon is not None and loop._now > loop._horizon:
-                raise HorizonError(
-                    loop.describe_stuck(f"simulated time passed the horizon t={loop._horizon:g}s")
-                )
+                raise HorizonError(loop.describe_horizon())
         return []
 
     def close(self) -> None:
@@ -83,18 +86,21 @@ class VirtualLoop(asyncio.BaseEventLoop):
         start: float = 0.0,
         horizon: float | None = None,
         describe: Callable[[], str] | None = None,
+        horizon_help: str = "pass a later VirtualLoop(horizon=...), or horizon=None for no limit",
     ) -> None:
         """Args:
         start: the clock's first reading, in simulated seconds.
         horizon: the simulated time past which unfinished work is an error
             (:class:`HorizonError`); None for no limit.
-        describe: adds a line about the work in progress to deadlock messages.
+        describe: adds a line about the work in progress to deadlock and horizon messages.
+        horizon_help: the last line of a horizon message: how to raise the horizon.
         """
         super().__init__()
         self._now = float(start)
         self._horizon = horizon
         self._selector = _VirtualSelector(self)
         self._describe = describe
+        self._horizon_help = horizon_help
 
     # asyncio moves a timer to the ready queue when `when < time() + resolution`.
     # A fixed resolution is absorbed by rounding once time() is large (1e-6 added to
@@ -114,16 +120,28 @@ class VirtualLoop(asyncio.BaseEventLoop):
 
     def describe_deadlock(self) -> str:
         """A message naming the simulated time, the tasks left and what they await."""
-        return self.describe_stuck("nothing is ready and no timer is pending")
+        return self._describe_work(
+            f"deadlock at simulated t={self._now:g}s: nothing is ready and no timer is pending"
+        )
 
-    def describe_stuck(self, why: str) -> str:
-        """``why`` the loop is stuck, then the work in progress and each task's wait."""
-        lines = [f"deadlock at simulated t={self._now:g}s: {why}"]
+    def describe_horizon(self) -> str:
+        """A message saying the horizon passed, the work left, and how to raise the horizon."""
+        headline = (
+            f"simulated time passed the horizon t={_seconds(self._horizon or 0.0)}s with the work "
+            f"unfinished (the next timer is at t={_seconds(self._now)}s)"
+        )
+        return f"{self._describe_work(headline)}\n{self._horizon_help}"
+
+    def _describe_work(self, headline: str) -> str:
+        """``headline``, then the work in progress and what each task waits for."""
+        lines = [headline]
         if self._describe is not None:
             lines.append(self._describe())
-        tasks = [task for task in asyncio.all_tasks(self) if not task.done()]
-        for task in sorted(tasks, key=lambda t: t.get_name()):
+        tasks = sorted((task for task in asyncio.all_tasks(self) if not task.done()), key=_name)
+        for task in tasks[:_MAX_TASKS]:
             lines.append(f"  task {task.get_name()!r} waits in {_where(task)}")
+        if len(tasks) > _MAX_TASKS:
+            lines.append(f"  ... and {len(tasks) - _MAX_TASKS} more tasks")
         return "\n".join(lines)
 
     def run_in_executor(  # type: ignore[override]
@@ -147,6 +165,15 @@ class VirtualLoop(asyncio.BaseEventLoop):
 
     def _write_to_self(self) -> None:
         """No other thread can wake a simulation; nothing to signal."""
+
+
+def _name(task: asyncio.Task[Any]) -> str:
+    return task.get_name()
+
+
+def _seconds(t: float) -> str:
+    """Simulated seconds, in full: ``2592000``, not ``2.592e+06``."""
+    return f"{t:.15g}"
 
 
 def _where(task: asyncio.Task[Any]) -> str:

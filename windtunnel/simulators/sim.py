@@ -9,6 +9,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from windtunnel.orchestrator import active_runs
+from windtunnel.orchestrator.validation import check_int, check_number
 
 from .loop import DeadlockError, HorizonError, VirtualLoop
 
@@ -16,8 +17,14 @@ __all__ = ["DEFAULT_HORIZON", "Sim", "derive_seed"]
 
 T = TypeVar("T")
 
+_MAX_RUNS = 20  # listed in a deadlock or horizon message; the rest are counted
+
 DEFAULT_HORIZON = 30 * 24 * 3600.0
-"""30 simulated days: far past any investigation, near enough to end a livelock fast."""
+"""30 simulated days per :meth:`Sim.run` call: far past any investigation, near enough
+to end a livelock fast. 960 sequential 45-minute runs fill it: run more in one call
+with ``Sim(horizon=...)`` or ``Sim(horizon=None)``, or in several calls."""
+
+_DAY = 24 * 3600.0
 
 
 def derive_seed(seed: int, name: str) -> int:
@@ -44,15 +51,21 @@ class Sim:
 
     def __init__(self, *, seed: int = 0, start: float = 0.0, horizon: float | None = DEFAULT_HORIZON) -> None:
         """Args:
-        seed: every random draw and id derives from it.
+        seed: every random draw and id derives from it; an int >= 0 (ids such as
+            ``run-7-1`` carry it).
         start: the clock's first reading, in simulated seconds.
-        horizon: simulated seconds one ``run()`` may last before unfinished work is
-            an error (:class:`HorizonError`); None for no limit.
+        horizon: simulated seconds each :meth:`run` call may last before unfinished
+            work is an error (:class:`HorizonError`); None for no limit. It counts
+            from the start of every call, not of the simulation: a sim reused for
+            many calls never runs out, while one call holding many runs may.
+
+        Raises:
+            InvalidArgument: for a seed that is not an int >= 0, a start that is not a
+                finite number, or a horizon that is not a number > 0 or None.
         """
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise TypeError(f"seed must be an int, got seed={seed!r}")
-        if horizon is not None and not horizon > 0:
-            raise ValueError(f"horizon={horizon!r} must be > 0 simulated seconds, or None")
+        check_int("seed", seed, low=0)
+        check_number("start", start, finite=True)
+        check_number("horizon", horizon, low=0, low_open=True, optional=True)
         self.seed = seed
         self.horizon = horizon
         self._now = float(start)
@@ -91,25 +104,45 @@ class Sim:
     def run(self, main: Coroutine[Any, Any, T]) -> T:
         """Run ``main`` to completion in virtual time and return its result.
 
-        The clock carries on from where the previous call left it. Raises
-        :class:`DeadlockError` (naming the runs, their states and what each task
-        awaits) if the work can never finish, :class:`HorizonError` if it is still
-        unfinished when the horizon has passed.
+        The clock carries on from where the previous call left it, and the horizon
+        counts from it. Raises :class:`DeadlockError` (naming the runs, their states
+        and what each task awaits) if the work can never finish, :class:`HorizonError`
+        (the same, and how to raise the horizon) if it is still unfinished when the
+        horizon has passed.
         """
         horizon = None if self.horizon is None else self._now + self.horizon
-        loop = VirtualLoop(start=self._now, horizon=horizon, describe=lambda: _describe_runs(loop))
+        loop = VirtualLoop(
+            start=self._now,
+            horizon=horizon,
+            describe=lambda: _describe_runs(loop),
+            horizon_help=self._horizon_help(),
+        )
         try:
             return loop.run_until_complete(main)
         finally:
             self._now = loop.time()
             _close(loop)
 
+    def _horizon_help(self) -> str:
+        """The last line of a horizon message: where this call's horizon lies, how to move it."""
+        if self.horizon is None:
+            return ""
+        days = f" ({self.horizon / _DAY:g} days)" if self.horizon >= _DAY else ""
+        return (
+            f"the horizon counts from each Sim.run() call: this one began at t={self._now:.15g}s and may "
+            f"last {self.horizon:.15g}s{days}; for longer work pass Sim(horizon=<seconds>), or "
+            "Sim(horizon=None) for no limit"
+        )
+
 
 def _describe_runs(loop: asyncio.AbstractEventLoop) -> str:
-    runs = active_runs(loop)
+    runs = list(active_runs(loop).items())
     if not runs:
         return "no workflow run is active"
-    return "\n".join(f"  run {run_id!r} is in state {state!r}" for run_id, state in runs.items())
+    lines = [f"  run {run_id!r} is in state {state!r}" for run_id, state in runs[:_MAX_RUNS]]
+    if len(runs) > _MAX_RUNS:
+        lines.append(f"  ... and {len(runs) - _MAX_RUNS} more runs")
+    return "\n".join(lines)
 
 
 def _close(loop: VirtualLoop) -> None:

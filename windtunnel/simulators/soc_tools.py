@@ -38,7 +38,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from windtunnel.orchestrator.actions import ActionSpec, Impact
+from windtunnel.orchestrator.errors import InvalidArgument
 from windtunnel.orchestrator.tools import Tool, ToolRegistry
+from windtunnel.orchestrator.validation import check_names, check_number, check_type
 
 from .world import Host, StateSet, Ticket, User, World
 
@@ -101,12 +103,9 @@ class Latency:
 
     def __post_init__(self) -> None:
         for name in ("median", "sigma", "floor"):
-            value = getattr(self, name)
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            if not (ok and math.isfinite(value) and value >= 0):
-                raise ValueError(f"Latency {name}={value!r} must be a finite number >= 0")
+            check_number(f"Latency {name}", getattr(self, name), low=0, finite=True)
         if self.median == 0 and self.sigma > 0:
-            raise ValueError(
+            raise InvalidArgument(
                 f"Latency median=0 needs sigma=0 (a lognormal has no zero), got sigma={self.sigma!r}"
             )
 
@@ -189,7 +188,8 @@ def soc_tools(
         latency: per-tool overrides of :data:`DEFAULT_LATENCY`.
 
     Raises:
-        ValueError: when ``latency`` names a tool that does not exist.
+        InvalidArgument: when ``latency`` names a tool that does not exist, or gives
+            something other than a :class:`Latency`.
 
     Example:
         >>> from windtunnel.simulators import Sim
@@ -200,12 +200,9 @@ def soc_tools(
     """
     latencies = dict(DEFAULT_LATENCY)
     if latency:
-        unknown = sorted(set(latency) - set(latencies))
-        if unknown:
-            raise ValueError(f"latency names unknown tools {unknown}; valid: {sorted(latencies)}")
+        check_names("latency", latency, sorted(latencies))
         for name, value in latency.items():
-            if not isinstance(value, Latency):
-                raise TypeError(f"latency[{name!r}]={value!r} must be a Latency")
+            check_type(f"latency[{name!r}]", value, Latency)
         latencies.update(latency)
     delays = {name: _Delay(name, value, rng) for name, value in latencies.items()}
     return ToolRegistry([*_read_tools(world, delays), *_write_tools(world, delays)])

@@ -42,7 +42,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from windtunnel.orchestrator.errors import SimulationError
+from windtunnel.orchestrator.errors import InvalidArgument, SimulationError
 from windtunnel.orchestrator.model import (
     ContentBlock,
     ModelRequest,
@@ -54,6 +54,7 @@ from windtunnel.orchestrator.model import (
     Usage,
 )
 from windtunnel.orchestrator.tools import SUBMIT
+from windtunnel.orchestrator.validation import check_choice
 
 from .world import Alert, Truth
 
@@ -144,7 +145,7 @@ class TierProfile(BaseModel):
     @model_validator(mode="after")
     def _rates_fit_one_draw(self) -> TierProfile:
         if self.hallucination_rate + self.malformed_rate > 1:
-            raise ValueError(
+            raise InvalidArgument(
                 f"hallucination_rate={self.hallucination_rate} + malformed_rate={self.malformed_rate} "
                 "must be <= 1: one draw decides a call's fault"
             )
@@ -199,14 +200,12 @@ def derive_tier(base: str | TierProfile, **changes: Any) -> TierProfile:
     """A copy of ``base`` (a :data:`DEFAULT_TIERS` name or a profile) with ``changes``, validated.
 
     Raises:
-        ValueError: for an unknown tier name.
+        InvalidArgument: for an unknown tier name.
         pydantic.ValidationError: for an unknown field or a value out of range.
     """
-    if isinstance(base, str):
-        profile = DEFAULT_TIERS.get(base)
-        if profile is None:
-            raise ValueError(f"unknown tier {base!r}; the default tiers are {sorted(DEFAULT_TIERS)}")
-        base = profile
+    if not isinstance(base, TierProfile):
+        check_choice("base", base, sorted(DEFAULT_TIERS), alternative="a TierProfile")
+        base = DEFAULT_TIERS[base]
     return TierProfile.model_validate({**base.model_dump(), **changes})
 
 
