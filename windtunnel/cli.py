@@ -15,7 +15,9 @@ from windtunnel import __version__
 from windtunnel.orchestrator import (
     EVENT_TYPES,
     JsonlSink,
+    RunInfo,
     SqliteSink,
+    SqliteStore,
     Trace,
     TraceSink,
     WindtunnelError,
@@ -81,7 +83,9 @@ def _sink(path: Path) -> TraceSink:
 
 @app.command()
 def demo(
-    seed: Annotated[int, typer.Option(help="Simulation seed; the same seed gives the same trace.")] = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Simulation seed; the same seed gives the same trace.")
+    ] = 0,
     variant: Annotated[
         str, typer.Option(help=f"One of {', '.join(_VARIANTS)}, or 'all'.", show_default=True)
     ] = "all",
@@ -228,7 +232,7 @@ def _iso(wall_time: float) -> str:
 
 @app.command()
 def investigate(
-    seed: Annotated[int, typer.Option(help="Simulation seed (also picks the case).")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Simulation seed (also picks the case).")] = 0,
     tier: Annotated[
         str, typer.Option(help="The model tier that investigates: small, mid or large.")
     ] = "small",
@@ -288,3 +292,85 @@ def investigate(
         f"    truth: {truth.verdict}, needs a human: {truth.needs_human}; "
         f"the run was {'right' if result.correct else 'WRONG'}"
     )
+
+
+runs_app = typer.Typer(
+    help="The runs in a durable store: list them, release abandoned ones.", no_args_is_help=True
+)
+app.add_typer(runs_app, name="runs")
+
+
+def _store(path: Path) -> SqliteStore:
+    if not path.is_file():
+        raise _fail(f"no store at {str(path)!r}")
+    try:
+        return SqliteStore(path)
+    except WindtunnelError as exc:
+        raise _fail(str(exc)) from None
+
+
+@runs_app.command("list")
+def runs_list(
+    path: Annotated[Path, typer.Argument(help="A SqliteStore file.")],
+    abandoned: Annotated[
+        bool, typer.Option("--abandoned", help="Only unfinished runs whose owner is gone.")
+    ] = False,
+) -> None:
+    """List the runs in a store: status, state, owner and its lease, leases held, pending approvals."""
+    store = _store(path)
+    try:
+        infos = store.runs()
+    except WindtunnelError as exc:
+        raise _fail(str(exc)) from None
+    if abandoned:
+        infos = [info for info in infos if _abandoned(info)]
+    if not infos:
+        typer.echo("(no runs)")
+        return
+    for info in infos:
+        cp = info.checkpoint
+        if info.owner is None:
+            owner = "no owner"
+        else:
+            lease = "live" if info.owner_alive else "lapsed"
+            owner = f"owner {info.owner} ({lease}, until {_iso(info.owner_expires)})"
+        held = ", ".join(f"{lease.intent} {lease.resource}" for lease in info.leases) or "none"
+        approvals = ", ".join(info.pending_approvals) or "none"
+        flag = "  ABANDONED" if _abandoned(info) else ""
+        typer.echo(
+            f"{cp.run_id}  {cp.status} in {cp.state!r} (life {cp.incarnation}, {cp.steps} steps){flag}\n"
+            f"    {owner}; leases: {held}; pending approvals: {approvals}"
+        )
+
+
+def _abandoned(info: RunInfo) -> bool:
+    """Unfinished, not paused for a human, and nobody drives it."""
+    return info.checkpoint.status == "running" and not info.owner_alive
+
+
+@runs_app.command("release")
+def runs_release(
+    path: Annotated[Path, typer.Argument(help="A SqliteStore file.")],
+    run_ids: Annotated[list[str] | None, typer.Argument(help="The runs to release.")] = None,
+    abandoned: Annotated[bool, typer.Option("--abandoned", help="Release every abandoned run.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Release even a run whose owner's lease is live.")
+    ] = False,
+) -> None:
+    """Release runs: their owner lease and resource leases, so they can be resumed and
+    others may act on what they held."""
+    store = _store(path)
+    targets = list(run_ids or [])
+    try:
+        if abandoned:
+            targets += [info.checkpoint.run_id for info in store.runs() if _abandoned(info)]
+        if not targets:
+            raise _fail("name the runs to release, or pass --abandoned")
+        for run_id in dict.fromkeys(targets):
+            info = store.release_run(run_id, force=force)
+            held = len(info.leases)
+            typer.echo(
+                f"released {run_id} ({info.checkpoint.status} in {info.checkpoint.state!r}; {held} lease(s))"
+            )
+    except WindtunnelError as exc:
+        raise _fail(str(exc)) from None

@@ -208,7 +208,7 @@ class LLMAgent:
         try:
             response = await self.model.create(request)
         except ModelError as exc:
-            ctx.emit(
+            ctx._record(
                 "model_called",
                 tier=self.tier,
                 model=self.model.name,
@@ -224,7 +224,7 @@ class LLMAgent:
             )
             raise
         cost = self.prices.cost(response.model or self.model.name, response.usage)
-        ctx.emit(
+        ctx._record(
             "model_called",
             tier=self.tier,
             model=response.model,
@@ -245,11 +245,11 @@ class LLMAgent:
         """Record the problem; give up when the nudges are spent, else count one more."""
         if nudges >= self.nudges:
             self._give_up(ctx, problem, f"{detail} (after {nudges} nudge{'s' if nudges != 1 else ''})")
-        ctx.emit("agent_nudged", problem=problem, detail=detail, gave_up=False)
+        ctx._record("agent_nudged", problem=problem, detail=detail, gave_up=False)
         return nudges + 1
 
     def _give_up(self, ctx: StepContext, problem: AgentProblem, detail: str) -> None:
-        ctx.emit("agent_nudged", problem=problem, detail=detail, gave_up=True)
+        ctx._record("agent_nudged", problem=problem, detail=detail, gave_up=True)
         trigger: EscalationTrigger = "rejections" if problem == "rejections" else "tool_failures"
         raise AgentError(f"agent in {ctx.state!r} gave up: {detail}", trigger=trigger)
 

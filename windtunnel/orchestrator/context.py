@@ -21,6 +21,7 @@ from .events import EVENT_TYPES
 from .runtime import Runtime
 from .store import ActionStore
 from .trace import Trace
+from .validation import check_non_empty_str, check_number
 
 __all__ = ["StepContext", "current_step"]
 
@@ -282,8 +283,11 @@ class StepContext:
         recorded as a ``cost_charged`` event: every cost in a run has its event.
 
         Raises:
+            InvalidArgument: ``usd`` is not a finite number >= 0, or ``source`` is empty.
             BudgetExhausted: when the total passes the run's cost budget.
         """
+        check_number("usd", usd, low=0, finite=True)
+        check_non_empty_str("source", source)
         self._run.emit("cost_charged", self.state, {"cost": usd, "source": source, "detail": detail})
         self._add_cost(usd)
 

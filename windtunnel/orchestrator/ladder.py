@@ -222,7 +222,7 @@ class LadderAgent:
                     f"< threshold {rung.threshold:g}"
                 )
                 proposed = {"tier": rung.tier, "next": outcome.next, "confidence": confidence, **outcome.data}
-            ctx.emit(
+            ctx._record(
                 "escalated",
                 trigger=trigger,
                 to=above,
