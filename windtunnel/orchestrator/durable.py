@@ -7,8 +7,10 @@ checkpoint exactly (see :mod:`~windtunnel.orchestrator.checkpoint` for the rules
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from .budget import Budget
 from .checkpoint import Checkpoint, CheckpointStore
 from .context import _Run
 from .errors import StoreError
@@ -36,7 +38,7 @@ def save_checkpoint(run: _Run, status: Any, state: str, attempt: int, feedback: 
             cost=run.cost,
             elapsed=run.elapsed(),
             case=run.case,
-            budget=run.budget.model_dump(),
+            budget=_budget(run.budget),
             incarnation=run.incarnation,
             started=run.started,
             saved_at=run.loop.time(),
@@ -44,6 +46,13 @@ def save_checkpoint(run: _Run, status: Any, state: str, attempt: int, feedback: 
         ),
         mine,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _budget(budget: Budget) -> dict[str, Any]:
+    """The budget as checkpointed: dumped once per budget (they are frozen, and a
+    dump costs more than the rest of a checkpoint's fields together)."""
+    return budget.model_dump()
 
 
 def resumable_events(store: CheckpointStore, checkpoint: Checkpoint) -> list[Event]:

@@ -115,6 +115,7 @@ class SqliteStore:
         # run id -> wall time after which the owner lease is renewed at the next write
         self._renew: dict[str, float] = {}
         self._started: set[str] = set()  # runs whose first checkpoint this store wrote
+        self._unsaved: set[str] = set()  # runs with ledger entries their next checkpoint commits
         memory = self.path == ":memory:"
         existed = not memory and Path(self.path).exists()
         if existed and Path(self.path).is_file() and Path(self.path).stat().st_size == 0:
@@ -265,12 +266,14 @@ class SqliteStore:
                     if not fenced:
                         raise self._taken_over(run_id, checkpoint.incarnation, "its checkpoint")
                 db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-                # The actions this life recorded are committed with their events; those
-                # of a life that died stay uncommitted, to be replayed.
-                db.execute(
-                    "UPDATE ledger SET committed = 1 WHERE run_id = ? AND incarnation = ? AND committed = 0",
-                    (run_id, checkpoint.incarnation),
-                )
+                if run_id in self._unsaved:
+                    # The actions this life recorded are committed with their events;
+                    # those of a life that died stay uncommitted, to be replayed.
+                    db.execute(
+                        "UPDATE ledger SET committed = 1 "
+                        "WHERE run_id = ? AND incarnation = ? AND committed = 0",
+                        (run_id, checkpoint.incarnation),
+                    )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -290,6 +293,7 @@ class SqliteStore:
             ) from exc
         except sqlite3.Error as exc:
             raise self._error(exc, "saving a checkpoint", run_id) from exc
+        self._unsaved.discard(run_id)
         self._renew[run_id] = now + self.owner_ttl / 4 if holds else float("inf")
 
     def load(self, run_id: str) -> Checkpoint | None:
@@ -496,6 +500,7 @@ class SqliteStore:
             ).rowcount
             if not written:
                 raise self._taken_over(run_id, entry.incarnation, f"ledger entry {entry.key!r}")
+            self._unsaved.add(run_id)
             if self._clock() >= self._renew.get(run_id, 0.0):
                 self._renew_owner(run_id, entry.incarnation)
         except sqlite3.Error as exc:
