@@ -8,7 +8,7 @@ stalling. Prints, per N: checkpoints per second over all processes, the latency'
 p50 / p99 / max, and how many writes hit the busy timeout; last, one JSON line.
 Not a test: it asserts nothing about timings.
 
-    python benchmarks/bench_store_contention.py [SECONDS_PER_LEVEL]
+    python benchmarks/bench_store_contention.py [SECONDS_PER_LEVEL] [MAX_PROCESSES]
 """
 
 from __future__ import annotations
@@ -44,11 +44,12 @@ class TimedStore(SqliteStore):
         self.latencies.append(time.perf_counter() - started)
 
 
-def worker(path: str, seconds: float, index: int, start: Any, out: Any) -> None:
+def worker(path: str, seconds: float, index: int, ready: Any, start: Any, out: Any) -> None:
     store = TimedStore(Path(path))
     wf = windtunnel_workflow()
     sim = Sim(seed=index)
     busy = 0
+    ready.put(index)
     start.wait()
     deadline = time.perf_counter() + seconds
 
@@ -71,11 +72,15 @@ def level(processes: int, seconds: float) -> dict[str, Any]:
         path = str(Path(tmp) / "shared.sqlite")
         SqliteStore(path).close()
         context = multiprocessing.get_context("spawn")
-        start, out = context.Event(), context.Queue()
-        procs = [context.Process(target=worker, args=(path, seconds, i, start, out)) for i in range(processes)]
+        ready, start, out = context.Queue(), context.Event(), context.Queue()
+        procs = [
+            context.Process(target=worker, args=(path, seconds, i, ready, start, out))
+            for i in range(processes)
+        ]
         for proc in procs:
             proc.start()
-        time.sleep(1.0)  # let every process import and open the store before the clock starts
+        for _ in procs:  # every process has imported and opened the store: the clock starts
+            ready.get(timeout=120)
         start.set()
         results = [out.get(timeout=seconds + 120) for _ in procs]
         for proc in procs:
@@ -95,8 +100,9 @@ def level(processes: int, seconds: float) -> dict[str, Any]:
 
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
+    most = int(sys.argv[2]) if len(sys.argv) > 2 else LEVELS[-1]
     rows = []
-    for processes in LEVELS:
+    for processes in (n for n in LEVELS if n <= most):
         row = level(processes, seconds)
         rows.append(row)
         print(
