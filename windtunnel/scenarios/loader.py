@@ -1,0 +1,392 @@
+"""Loading scenario files and suites, strictly: every problem of a file at once, each
+with its file, line and field path, never a traceback.
+
+A scenario file is YAML (or JSON): one scenario, a list of scenarios, or several
+YAML documents. A *suite* is a directory of scenario files (searched recursively),
+or a suite file — ``suite: NAME``, ``include: [globs]`` relative to it, and
+optionally ``tags: [...]`` — and scenarios are selected by tag and by id pattern.
+
+Loading checks, beyond the schema: the domain exists; every ``${name}`` is a
+declared ``vary``; the world and input validate against the domain's models; every
+fault's target is a tool, human or run of the domain (write faults on write
+tools); required and forbidden actions name write tools with valid arguments;
+final states are the workflow's terminal states; key evidence names read tools;
+the domain's own reference checks pass; ids are unique in a suite.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import io
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError
+
+from windtunnel.orchestrator import WindtunnelError
+from windtunnel.simulators import FaultPlan, Sim, derive_seed
+
+from .domain import Case, Domain, load_domain
+from .problems import FileProblem, ScenarioError, format_path, line_of, problems_from
+from .schema import Scenario
+from .vary import draw, placeholders, substitute
+
+__all__ = ["LoadedScenario", "Suite", "load_file", "load_suite", "resolve", "scenario_files", "validate"]
+
+_SUFFIXES = {".yaml", ".yml", ".json"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadedScenario:
+    """A scenario as loaded: its model, its domain, and where it came from."""
+
+    scenario: Scenario
+    domain: Domain
+    file: str
+    line: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Suite:
+    """Scenarios selected from files and directories, in a stable order."""
+
+    scenarios: tuple[LoadedScenario, ...]
+    files: tuple[str, ...] = field(default=())
+    """Every file read."""
+
+    def __len__(self) -> int:
+        return len(self.scenarios)
+
+    def __iter__(self) -> Iterator[LoadedScenario]:
+        return iter(self.scenarios)
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt", pure=True)
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def load_file(path: str | Path) -> list[LoadedScenario]:
+    """Every scenario in one file, checked.
+
+    Raises:
+        ScenarioError: listing every problem of the file.
+    """
+    loaded, problems = _load(Path(path))
+    if problems:
+        raise ScenarioError(problems)
+    return loaded
+
+
+def validate(paths: Iterable[str | Path]) -> list[FileProblem]:
+    """Every problem of the files and suites at ``paths`` (none: all valid)."""
+    try:
+        load_suite(paths)
+    except ScenarioError as exc:
+        return list(exc.problems)
+    return []
+
+
+def scenario_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileProblem]]:
+    """The scenario files that ``paths`` (files, directories, suite files) stand for."""
+    files: list[Path] = []
+    problems: list[FileProblem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and not _is_suite(p)))
+        elif not path.exists():
+            problems.append(
+                FileProblem(file=str(path), line=None, path="", message="no such file or directory")
+            )
+        elif _is_suite(path):
+            included, found = _suite_file(path)
+            files.extend(included)
+            problems.extend(found)
+        else:
+            files.append(path)
+    return list(dict.fromkeys(files)), problems
+
+
+def load_suite(paths: Iterable[str | Path], *, tags: Sequence[str] = (), ids: Sequence[str] = ()) -> Suite:
+    """The scenarios of ``paths``, those with every tag in ``tags`` and an id matching
+    one of the ``ids`` patterns (``fnmatch``), when given.
+
+    Raises:
+        ScenarioError: listing every problem of every file.
+    """
+    files, problems = scenario_files(paths)
+    selected: list[LoadedScenario] = []
+    seen: dict[str, LoadedScenario] = {}
+    for path in files:
+        loaded, found = _load(path)
+        problems.extend(found)
+        for item in loaded:
+            first = seen.get(item.scenario.id)
+            if first is not None:
+                problems.append(
+                    FileProblem(
+                        file=item.file,
+                        line=item.line,
+                        path="id",
+                        message=f"id {item.scenario.id!r} is already used at {first.file}:{first.line}",
+                    )
+                )
+                continue
+            seen[item.scenario.id] = item
+            if all(tag in item.scenario.tags for tag in tags) and (
+                not ids or any(fnmatch.fnmatchcase(item.scenario.id, pattern) for pattern in ids)
+            ):
+                selected.append(item)
+    if problems:
+        raise ScenarioError(problems)
+    return Suite(scenarios=tuple(selected), files=tuple(str(path) for path in files))
+
+
+def resolve(scenario: Scenario, domain: Domain, *, seed: int) -> Case:
+    """The concrete case of ``scenario`` for ``seed``: variables drawn and written in,
+    the world and input built with the domain's models, the domain's builder applied.
+
+    Raises:
+        pydantic.ValidationError: the world or input does not fit the domain's models
+            (a file that loaded cleanly never does).
+    """
+    values = draw(scenario.vary, seed=seed, scenario=scenario.id)
+    world = domain.world.model_validate(substitute(scenario.world, values))
+    given = domain.input.model_validate(substitute(scenario.input, values))
+    truth = type(scenario.truth).model_validate(substitute(scenario.truth.model_dump(), values))
+    rng = random.Random(derive_seed(seed, f"build/{scenario.id}"))
+    return domain.build(Case(world=world, input=given, truth=truth), rng)
+
+
+# -- one file ---------------------------------------------------------------------------
+
+
+def _load(path: Path) -> tuple[list[LoadedScenario], list[FileProblem]]:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], [FileProblem(file=file, line=None, path="", message=f"cannot read it: {exc}")]
+    try:
+        documents = [doc for doc in _yaml().load_all(io.StringIO(text)) if doc is not None]
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = None if mark is None else mark.line + 1
+        return [], [FileProblem(file=file, line=line, path="", message=f"not valid YAML: {exc.problem}")]
+    nodes: list[tuple[Any, int | None]] = []  # each scenario's node, and its line if a scalar
+    for document in documents:
+        if isinstance(document, list):
+            nodes.extend((item, line_of(document, (i,))) for i, item in enumerate(document))
+        else:
+            nodes.append((document, 1))
+    if not nodes:
+        return [], [FileProblem(file=file, line=None, path="", message="holds no scenario")]
+    loaded, problems = [], []
+    for index, (node, line) in enumerate(nodes):
+        item, found = _one(file, node, index if len(nodes) > 1 else None, line)
+        problems.extend(found)
+        if item is not None and not found:
+            loaded.append(item)
+    return loaded, problems
+
+
+def _one(
+    file: str, node: Any, index: int | None, at: int | None
+) -> tuple[LoadedScenario | None, list[FileProblem]]:
+    where: tuple[str | int, ...] = () if index is None else (index,)
+    if not isinstance(node, dict):
+        return None, [
+            FileProblem(
+                file=file,
+                line=line_of(node, ()) or at,
+                path=format_path(where),
+                message="a scenario must be a mapping",
+            )
+        ]
+    data = _plain(node)
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        return None, problems_from(exc, file=file, node=node, data=data, model=Scenario)
+    line = line_of(node, ())
+    problems: list[FileProblem] = []
+
+    def problem(loc: tuple[str | int, ...], message: str) -> None:
+        problems.append(
+            FileProblem(file=file, line=line_of(node, loc), path=format_path(loc), message=message)
+        )
+
+    try:
+        domain = load_domain(scenario.domain)
+    except WindtunnelError as exc:
+        problem(("domain",), str(exc))
+        return None, problems
+    declared = set(scenario.vary)
+    for section in ("world", "input", "truth"):
+        for loc, name in placeholders(data.get(section), (section,)):
+            if name not in declared:
+                problem(
+                    loc, f"${{{name}}} is not declared under vary; declared: {sorted(declared) or 'none'}"
+                )
+    if problems:
+        return None, problems
+    values = draw(scenario.vary, seed=0, scenario=scenario.id)
+    for section, model in (("world", domain.world), ("input", domain.input)):
+        try:
+            model.model_validate(substitute(getattr(scenario, section), values))
+        except ValidationError as exc:
+            problems.extend(
+                problems_from(
+                    exc, file=file, node=node, data=getattr(scenario, section), model=model, prefix=(section,)
+                )
+            )
+    try:
+        plan = FaultPlan.model_validate({"faults": scenario.faults})
+    except ValidationError as exc:
+        problems.extend(
+            problems_from(exc, file=file, node=node, data={"faults": scenario.faults}, model=FaultPlan)
+        )
+        plan = None
+    if problems:
+        return None, problems
+    case = resolve(scenario, domain, seed=0)
+    _check_references(scenario, domain, case, plan, problem)
+    for loc, message in domain.check(case):
+        problem(loc, message)
+    return (
+        LoadedScenario(scenario=scenario, domain=domain, file=file, line=line) if not problems else None
+    ), problems
+
+
+def _check_references(
+    scenario: Scenario, domain: Domain, case: Case, plan: FaultPlan | None, problem: Any
+) -> None:
+    """Everything the scenario names exists in its domain."""
+    registry = domain.tools(case.world, Sim(seed=0))
+    writes = {tool.name: tool for tool in registry if tool.action is not None}
+    reads = sorted(tool.name for tool in registry if tool.action is None)
+    targets = sorted({*(f"tool:{name}" for name in registry.names), *domain.humans, "run"})
+    for index, fault in enumerate(plan.faults if plan is not None else ()):
+        kind, target = fault.kind, fault.target
+        if target.startswith("tier:"):
+            continue  # tiers come from the experiment's configs, not the scenario
+        if target not in targets:
+            problem(("faults", index, "target"), f"unknown target {target!r}{_closest(target, targets)}")
+        elif (
+            kind in ("stale_read", "silent_failure", "conflicting_actor")
+            and target.removeprefix("tool:") not in writes
+        ):
+            problem(
+                ("faults", index, "target"),
+                f"kind {kind!r} needs a write tool; write tools: {sorted(writes)}",
+            )
+    truth = scenario.truth
+    for section in ("required_actions", "forbidden_actions"):
+        for index, action in enumerate(getattr(truth, section)):
+            tool = writes.get(action.tool)
+            loc = ("truth", section, index)
+            if tool is None:
+                hint = _closest(action.tool, sorted(writes))
+                problem(
+                    (*loc, "tool"), f"{action.tool!r} is not a write tool of domain {domain.name!r}{hint}"
+                )
+                continue
+            args = substitute(action.args, draw(scenario.vary, seed=0, scenario=scenario.id))
+            try:
+                tool.input_model.model_validate(args)
+            except ValidationError as exc:
+                for item in exc.errors():
+                    problem((*loc, "args", *item["loc"]), item["msg"])
+    for index, state in enumerate(truth.final_states):
+        if state not in domain.terminal_states:
+            problem(
+                ("truth", "final_states", index),
+                f"{state!r} is not a terminal state{_closest(state, sorted(domain.terminal_states))}",
+            )
+    for index, tool_name in enumerate(truth.evidence):
+        if tool_name not in reads:
+            problem(
+                ("truth", "evidence", index), f"{tool_name!r} is not a read tool{_closest(tool_name, reads)}"
+            )
+
+
+def _closest(value: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{hint} (choose one of {', '.join(choices)})" if choices else hint
+
+
+def _plain(node: Any) -> Any:
+    """A ruamel node tree as plain dicts, lists and scalars."""
+    if isinstance(node, dict):
+        return {
+            str(key) if not isinstance(key, int | float | bool) else key: _plain(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_plain(item) for item in node]
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, bool):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    return node
+
+
+# -- suite files ------------------------------------------------------------------------
+
+
+class _SuiteFile(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    suite: str
+    include: list[str]
+    description: str = ""
+
+
+def _is_suite(path: Path) -> bool:
+    if path.suffix not in {".yaml", ".yml"}:
+        return False
+    try:
+        head = path.read_text(encoding="utf-8")[:2000]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return any(line.startswith("suite:") for line in head.splitlines())
+
+
+def _suite_file(path: Path) -> tuple[list[Path], list[FileProblem]]:
+    file = str(path)
+    try:
+        node = _yaml().load(path.read_text(encoding="utf-8"))
+        suite = _SuiteFile.model_validate(_plain(node))
+    except MarkedYAMLError as exc:
+        line = None if exc.problem_mark is None else exc.problem_mark.line + 1
+        return [], [FileProblem(file=file, line=line, path="", message=f"not valid YAML: {exc.problem}")]
+    except ValidationError as exc:
+        return [], problems_from(exc, file=file, node=node, data=_plain(node), model=_SuiteFile)
+    files: list[Path] = []
+    problems: list[FileProblem] = []
+    for index, pattern in enumerate(suite.include):
+        matched = sorted(p for p in path.parent.glob(pattern) if p.suffix in _SUFFIXES and p != path)
+        if not matched:
+            problems.append(
+                FileProblem(
+                    file=file,
+                    line=line_of(node, ("include", index)),
+                    path=f"include[{index}]",
+                    message=f"{pattern!r} matches no scenario file",
+                )
+            )
+        files.extend(matched)
+    return files, problems
