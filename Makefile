@@ -28,6 +28,7 @@ run: $(VENV)/.run-installed
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check windtunnel tests benchmarks
 	$(BIN)/ruff format --check windtunnel tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
