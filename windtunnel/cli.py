@@ -374,3 +374,41 @@ def runs_release(
             )
     except WindtunnelError as exc:
         raise _fail(str(exc)) from None
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Scenario files, directories and suite files.")],
+) -> None:
+    """Check scenario files and suites: exit 0 when all are valid, 1 when any is not
+    (every problem listed with its file, line and field path), 2 for bad usage."""
+    from windtunnel.scenarios import load_suite
+    from windtunnel.scenarios.problems import ScenarioError
+
+    try:
+        suite = load_suite(paths)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        count = len(exc.problems)
+        typer.echo(f"{count} problem{'s' if count != 1 else ''}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"{len(suite)} scenario(s) in {len(suite.files)} file(s): valid")
+
+
+@app.command()
+def schema(
+    out: Annotated[Path | None, typer.Option("--out", help="Write it to this file instead.")] = None,
+) -> None:
+    """Print the JSON Schema of scenario files (for editors: `# yaml-language-server: $schema=...`)."""
+    from windtunnel.scenarios.json_schema import schema_text
+
+    text = schema_text()
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text)
+    except OSError as exc:
+        raise _fail(f"--out {str(out)!r}: cannot write it: {exc.strerror or exc}") from None
+    typer.echo(f"written to {out}")
