@@ -102,6 +102,7 @@ class Domain:
             in_effect=refund_in_effect,   # (world, ActionRef) -> bool
             escalation_states={"escalate"},
             terminal_states={"done", "escalated"},
+            escalated_states={"escalated"},
         )
     """
 
@@ -117,6 +118,9 @@ class Domain:
     """States in which the run reaches a human: entering one is an escalation."""
     terminal_states: frozenset[str]
     """The default workflow's terminal states: a truth's final states are among them."""
+    escalated_states: frozenset[str]
+    """The terminal states of a run that a human took over: right when faults made
+    the truth's own outcome impossible."""
     build: Callable[[Case, random.Random], Case] = lambda case, rng: case
     """Expands a case (e.g. generates log lines from a count); the identity by default."""
     check: Callable[[Case], Iterable[tuple[tuple[str | int, ...], str]]] = lambda case: ()

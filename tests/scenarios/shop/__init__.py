@@ -112,4 +112,5 @@ DOMAIN = Domain(
     world=Shop, input=Ticket, tools=shop_tools, workflow=shop_workflow,
     playbook=ShopPlaybook, in_effect=in_effect,
     escalation_states=frozenset({"escalate"}), terminal_states=frozenset({"done", "escalated"}),
+    escalated_states=frozenset({"escalated"}),
 )  # fmt: skip
