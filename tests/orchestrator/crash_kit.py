@@ -76,9 +76,9 @@ class CrashingStore(SqliteStore):
         self.reaper.point(f"ledger {entry.status} {entry.tool} {entry.resource}")
         super().ledger_put(entry)
 
-    def lease(self, lease: Lease) -> None:
+    def acquire(self, lease: Lease, *, opposite: str | None) -> Lease | None:
         self.reaper.point(f"lease {lease.resource}")
-        super().lease(lease)
+        return super().acquire(lease, opposite=opposite)
 
     def release(self, holder: str) -> None:
         self.reaper.point("release")

@@ -295,25 +295,12 @@ class _Action:
         deadline = ctx.now() + policy.conflict_wait
         delay = 1.0
         while True:
-            conflicting = [
-                lease
-                for lease in store.leases(resource)
-                if lease.holder != ctx.run_id
-                and lease.intent != intent
-                and (opposite is None or lease.intent == opposite)
-            ]
-            if not conflicting:
-                store.lease(
-                    Lease(
-                        resource=resource,
-                        intent=intent,
-                        holder=ctx.run_id,
-                        at=ctx.now(),
-                        incarnation=ctx.incarnation,
-                    )
-                )
+            wanted = Lease(
+                resource=resource, intent=intent, holder=ctx.run_id, at=ctx.now(), incarnation=ctx.incarnation
+            )
+            held = store.acquire(wanted, opposite=opposite)
+            if held is None:
                 return None
-            held = conflicting[0]
             waiting = policy.on_conflict == "wait" and ctx.now() < deadline
             ctx._record(
                 "conflict_detected",

@@ -55,7 +55,7 @@ from .sqlite_schema import (
     store_error,
     to_json,
 )
-from .store import Lease, LedgerEntry
+from .store import Lease, LedgerEntry, conflicts
 from .trace import Record
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
@@ -95,7 +95,7 @@ class SqliteStore:
         self._clock = clock
         # run id -> wall time after which the owner lease is renewed at the next write
         self._renew: dict[str, float] = {}
-        self._started: set[str] = set()  # runs whose first checkpoint this store wrote
+        self._lives: dict[str, int] = {}  # run id -> the life of it this store started or claimed
         self._unsaved: set[str] = set()  # runs with ledger entries their next checkpoint commits
         self._db = connect(self.path, synchronous=synchronous, busy_timeout=busy_timeout)
 
@@ -134,7 +134,7 @@ class SqliteStore:
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
-                if run_id not in self._started and checkpoint.incarnation == 0:
+                if run_id not in self._lives and checkpoint.incarnation == 0:
                     db.execute(
                         "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
                         (run_id, 0, self.owner if holds else None, expires, status, body),
@@ -142,7 +142,7 @@ class SqliteStore:
                     # The case once, in a table of its own: a row is rewritten whole at
                     # every checkpoint, and a case may be megabytes.
                     db.execute("INSERT INTO cases VALUES (?, ?)", (run_id, to_json(checkpoint.case)))
-                    self._started.add(run_id)
+                    self._lives[run_id] = 0
                 else:
                     fenced = db.execute(
                         "UPDATE checkpoints SET status = ?, body = ?, owner = ?, owner_expires = ? "
@@ -275,7 +275,7 @@ class SqliteStore:
                 raise
         except sqlite3.Error as exc:
             raise self._error(exc, "claiming a run", run_id) from exc
-        self._started.add(run_id)
+        self._lives[run_id] = incarnation + 1
         self._renew[run_id] = now + self.owner_ttl / 4
 
     def release_owner(self, run_id: str, incarnation: int) -> None:
@@ -416,55 +416,83 @@ class SqliteStore:
         return [ledger_from_row(self.path, *row) for row in rows]
 
     def leases(self, resource: str) -> list[Lease]:
-        """The live leases on ``resource``: those of runs whose owner is live, or paused."""
+        """The live leases on ``resource``: those of runs whose owner is live, that are
+        paused, or that left an action on it unsettled (``pending`` or ``compensating``:
+        nobody else may act on the resource until that run's outcome is known)."""
         try:
-            rows = self._db.execute(
-                "SELECT l.resource, l.intent, l.holder, l.at, l.incarnation, "
-                "c.owner, c.owner_expires, c.status "
-                "FROM leases AS l LEFT JOIN checkpoints AS c ON c.run_id = l.holder WHERE l.resource = ?",
-                (resource,),
-            ).fetchall()
+            return self._live_leases(resource)
         except sqlite3.Error as exc:
             raise self._error(exc, "reading leases") from exc
+
+    def _live_leases(self, resource: str) -> list[Lease]:
+        rows = self._db.execute(
+            "SELECT l.resource, l.intent, l.holder, l.at, l.incarnation, c.owner, c.owner_expires, c.status, "
+            "EXISTS (SELECT 1 FROM ledger AS g WHERE g.run_id = l.holder AND g.committed = 0 "
+            "AND json_extract(g.body, '$.resource') = l.resource "
+            "AND json_extract(g.body, '$.status') IN ('pending', 'compensating')) "
+            "FROM leases AS l LEFT JOIN checkpoints AS c ON c.run_id = l.holder WHERE l.resource = ?",
+            (resource,),
+        ).fetchall()
         now = self._now()
         return [
             Lease(resource=r, intent=i, holder=h, at=a, incarnation=n)
-            for r, i, h, a, n, owner, expires, status in rows
-            if status is None or status == "paused" or owner == self.owner or owner_alive(owner, expires, now)
+            for r, i, h, a, n, owner, expires, status, unsettled in rows
+            if status is None
+            or status == "paused"
+            or unsettled
+            or owner == self.owner
+            or owner_alive(owner, expires, now)
         ]
 
-    def lease(self, lease: Lease) -> None:
-        """Take ``lease`` as the holding run's owner.
+    def acquire(self, lease: Lease, *, opposite: str | None) -> Lease | None:
+        """Take ``lease`` as the holding run's owner unless a live lease conflicts with
+        it — checked and taken in one transaction, so two processes cannot both take
+        conflicting leases. Returns the conflicting lease, or None once taken.
 
         Raises:
             RunTakenOver: another life owns the holding run now.
         """
+        db = self._db
         try:
-            written = self._db.execute(
-                "INSERT OR REPLACE INTO leases SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM checkpoints "
-                "WHERE run_id = ? AND incarnation = ? AND owner = ?)",
-                (
-                    lease.resource,
-                    lease.holder,
-                    lease.intent,
-                    lease.at,
-                    lease.incarnation,
-                    lease.holder,
-                    lease.incarnation,
-                    self.owner,
-                ),
-            ).rowcount
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for held in self._live_leases(lease.resource):
+                    if conflicts(held, lease, opposite):
+                        db.execute("ROLLBACK")
+                        return held
+                written = db.execute(
+                    "INSERT OR REPLACE INTO leases SELECT ?, ?, ?, ?, ? WHERE EXISTS "
+                    "(SELECT 1 FROM checkpoints WHERE run_id = ? AND incarnation = ? AND owner = ?)",
+                    (lease.resource, lease.holder, lease.intent, lease.at, lease.incarnation, lease.holder,
+                     lease.incarnation, self.owner),
+                ).rowcount  # fmt: skip
+                if not written:
+                    db.execute("ROLLBACK")
+                    raise self._taken_over(lease.holder, lease.incarnation, f"the lease on {lease.resource}")
+                db.execute("COMMIT")
+            except sqlite3.Error:
+                db.execute("ROLLBACK")
+                raise
         except sqlite3.Error as exc:
             raise self._error(exc, "taking a lease", lease.holder) from exc
-        if not written:
-            raise self._taken_over(lease.holder, lease.incarnation, f"the lease on {lease.resource}")
+        return None
 
     def release(self, holder: str) -> None:
-        """Drop ``holder``'s leases."""
+        """Drop ``holder``'s leases — only while this store still owns the life of the
+        run that holds them, so that a stale life cannot drop its successor's leases."""
+        life = self._lives.get(holder)
         try:
             # Most runs hold no lease: a read costs far less than a write transaction.
-            if self._db.execute("SELECT 1 FROM leases WHERE holder = ? LIMIT 1", (holder,)).fetchone():
+            if not self._db.execute("SELECT 1 FROM leases WHERE holder = ? LIMIT 1", (holder,)).fetchone():
+                return
+            if life is None:
                 self._db.execute("DELETE FROM leases WHERE holder = ?", (holder,))
+            else:
+                self._db.execute(
+                    "DELETE FROM leases WHERE holder = ? AND EXISTS (SELECT 1 FROM checkpoints "
+                    "WHERE run_id = ? AND incarnation = ?)",
+                    (holder, holder, life),
+                )
         except sqlite3.Error as exc:
             raise self._error(exc, "releasing leases", holder) from exc
 

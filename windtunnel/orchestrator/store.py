@@ -13,7 +13,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeAlias
 
-__all__ = ["ActionStore", "Lease", "LedgerEntry", "LedgerStatus", "MemoryStore", "default_store"]
+__all__ = ["ActionStore", "Lease", "LedgerEntry", "LedgerStatus", "MemoryStore", "conflicts", "default_store"]
 
 LedgerStatus: TypeAlias = Literal[
     "pending", "applied", "unverified", "noop", "failed", "compensating", "compensated", "undo_failed"
@@ -72,6 +72,16 @@ class Lease:
     """The life of the holding run that took it (a durable store refuses a stale life's lease)."""
 
 
+def conflicts(held: Lease, wanted: Lease, opposite: str | None) -> bool:
+    """Whether ``held`` conflicts with taking ``wanted``: another run holds the resource
+    with another intent — the opposite one, when the action declares its opposite."""
+    return (
+        held.holder != wanted.holder
+        and held.intent != wanted.intent
+        and (opposite is None or held.intent == opposite)
+    )
+
+
 class ActionStore(Protocol):
     """Where the ledger and the leases live."""
 
@@ -87,8 +97,9 @@ class ActionStore(Protocol):
         """The live leases on ``resource``."""
         ...
 
-    def lease(self, lease: Lease) -> None:
-        """Take (or renew) ``lease``."""
+    def acquire(self, lease: Lease, *, opposite: str | None) -> Lease | None:
+        """Take (or renew) ``lease`` unless a live lease :func:`conflicts` with it, as one
+        atomic step; return the conflicting lease, or None once taken."""
         ...
 
     def release(self, holder: str) -> None:
@@ -131,10 +142,16 @@ class MemoryStore:
         held = self._leases.get(resource)
         return [] if held is None else list(held.values())
 
-    def lease(self, lease: Lease) -> None:
-        """Take ``lease``."""
+    def acquire(self, lease: Lease, *, opposite: str | None) -> Lease | None:
+        """Take ``lease`` unless another lease conflicts (atomic: no await in between)."""
+        held = self._leases.get(lease.resource)
+        if held is not None:
+            for other in held.values():
+                if conflicts(other, lease, opposite):
+                    return other
         self._leases.setdefault(lease.resource, {})[lease.holder] = lease
         self._held.setdefault(lease.holder, set()).add(lease.resource)
+        return None
 
     def release(self, holder: str) -> None:
         """Drop ``holder``'s leases (and, when forgetting finished runs, its ledger)."""
