@@ -209,27 +209,35 @@ class _Action:
         if status == "applied":
             return await self.drive("verify")
         if status == "pending":
-            self.unknown("its life ended before its outcome was recorded; the precheck decides")
-            if not await spec.precheck(self.args):
+            self.unknown("its life ended before its outcome was recorded; reading it back decides")
+            reads = await _verify(spec, self.args, self.policy)
+            if not reads:
                 return await self.drive("apply")
-            ctx._record(
-                "action_applied",
-                **self.common,
-                intent=spec.intent,
-                noop=False,
-                from_ledger=False,
-                attempt=self.attempt,
-                recovered=True,
-            )
-            self.output = f"{spec.intent} {self.resource}: applied (its answer was lost with a crash)"
-            self.record("applied")
-            return await self.drive("verify")
+            self.landed(reads, "its answer was lost with a crash")
+            return self.result()
         self.unknown("its life ended while undoing it; reading it back decides")
-        if await spec.verify(self.args):
+        if not await _undone(spec, self.args, self.policy):
             return await self.drive("compensate")
         ctx._record("action_compensated", **self.common, ok=True, recovered=True)
         self.record("compensated")
         raise self.escalation(undone=True)
+
+    def landed(self, reads: int, why: str) -> None:
+        """Record an action whose outcome was unknown and that reading back found in
+        effect: applied (recovered) and verified."""
+        ctx, spec = self.ctx, self.spec
+        ctx._record(
+            "action_applied",
+            **self.common,
+            intent=spec.intent,
+            noop=False,
+            from_ledger=False,
+            attempt=self.attempt,
+            recovered=True,
+        )
+        self.output = f"{spec.intent} {self.resource}: applied ({why})"
+        ctx._record("action_verified", **self.common, attempts=reads)
+        self.record("applied", verified=True)
 
     def unknown(self, detail: str) -> None:
         self.ctx._record(
@@ -246,6 +254,13 @@ class _Action:
                 result = await self.apply()
                 self.output = result.content
                 if result.is_error:
+                    # A write that timed out or failed may have landed all the same.
+                    answer = result.content[:120]
+                    self.unknown(f"the tool answered an error ({answer}); reading it back decides")
+                    reads = await _verify(spec, self.args, policy)
+                    if reads:
+                        self.landed(reads, "the tool answered an error, but the change is there")
+                        return self.result()
                     self.record("failed")
                     return result
                 ctx._record(
@@ -333,6 +348,19 @@ async def _verify(spec: ActionSpec, args: Any, policy: ActionPolicy) -> int:
             await asyncio.sleep(delay)
             delay *= 2
     return 0
+
+
+async def _undone(spec: ActionSpec, args: Any, policy: ActionPolicy) -> bool:
+    """Read back, with the verification's back-off (stale reads settle), until the
+    action shows undone; False if it still shows after every read."""
+    delay = policy.verify_delay
+    for attempt in range(1, policy.verify_attempts + 1):
+        if not await spec.verify(args):
+            return True
+        if attempt < policy.verify_attempts:
+            await asyncio.sleep(delay)
+            delay *= 2
+    return False
 
 
 async def _compensate(spec: ActionSpec, args: Any) -> bool:

@@ -291,12 +291,18 @@ async def run_tool(ctx: StepContext, tool: Tool, args: BaseModel, use: ToolUseBl
 async def _attempts(
     ctx: StepContext, tool: Tool, args: BaseModel, use: ToolUseBlock, breaker: _BreakerState
 ) -> tuple[ToolStatus, str, int]:
-    """Try the call until it succeeds, the retries run out or the breaker opens."""
+    """Try the call until it succeeds, the retries run out or the breaker opens.
+
+    A write is tried once: a write that timed out or failed may have landed all the
+    same, and trying it again blindly could apply it twice. The action executor
+    reads it back to settle the outcome, and its policy decides any reapplication.
+    """
     retry = tool.retry
+    tries = 1 if tool.action is not None else retry.attempts
     status: ToolStatus = "error"
     problem = ""
     attempt = 0
-    for attempt in range(1, retry.attempts + 1):
+    for attempt in range(1, tries + 1):
         try:
             if tool.timeout is None:
                 value = await tool.fn(args)
@@ -321,13 +327,13 @@ async def _attempts(
         if breaker.failures >= tool.breaker.failures:
             breaker.open_until = ctx.now() + tool.breaker.cooldown
             break
-        if attempt < retry.attempts:
+        if attempt < tries:
             # The stream is fetched only when needed: making one costs more than a call.
             draw = ctx.stream(f"tools/{tool.name}").random()
             await asyncio.sleep(retry.delay(attempt, draw))
     return (
         status,
-        f"source unavailable: {tool.name!r} {problem} (attempt {attempt} of {retry.attempts})",
+        f"source unavailable: {tool.name!r} {problem} (attempt {attempt} of {tries})",
         attempt,
     )
 
