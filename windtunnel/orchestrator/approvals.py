@@ -82,22 +82,33 @@ def approval_gate(
             raise RunPaused(f"run {ctx.run_id!r} waits for approval {approval_id!r}")
         if request.decision is None:
             if now < request.deadline:
+                if not _recorded(ctx, "approval_requested", approval_id):
+                    # The life that asked died before its pause was saved: its event too.
+                    ctx._record(
+                        "approval_requested",
+                        approval_id=approval_id,
+                        proposal=request.proposal,
+                        deadline=request.deadline,
+                    )
                 raise RunPaused(f"run {ctx.run_id!r} still waits for approval {approval_id!r}")
-            waited = now - request.requested_at
-            # Closed for good: a decision arriving now is too late to count.
-            store.put_approval(replace(request, decision="timeout", decided_at=now))
+            # Closed for good, unless a human decided in time meanwhile: then that counts.
+            closed = replace(request, decision="timeout", decided_at=now)
+            if store.put_approval(closed, if_pending=True):
+                request = closed
+            else:
+                request = store.approval(approval_id) or closed
+        if request.decision == "timeout":
             ctx._record(
                 "approval_decided",
                 approval_id=approval_id,
                 decision="timeout",
                 by=None,
-                waited=waited,
+                waited=(request.decided_at or now) - request.requested_at,
                 next=on_timeout,
             )
             return Outcome(next=on_timeout, data={"approval": "timeout", "fail_safe": on_timeout})
-        if request.decision == "timeout":
-            return Outcome(next=on_timeout, data={"approval": "timeout", "fail_safe": on_timeout})
-        target = {"approve": approve, "reject": reject, "modify": modify or reject}[request.decision]
+        decision = request.decision or "reject"  # decided by now: a human's, or the timeout above
+        target = {"approve": approve, "reject": reject, "modify": modify or reject}[decision]
         waited = (request.decided_at or now) - request.requested_at
         granted = request.grants if request.decision == "approve" else ()
         ctx._record(
@@ -116,6 +127,15 @@ def approval_gate(
         )
 
     return gate
+
+
+def _recorded(ctx: StepContext, kind: str, approval_id: str) -> bool:
+    """Whether the run's trace already holds an event ``kind`` for ``approval_id``."""
+    run_id = ctx.run_id
+    return any(
+        record[0] == kind and record[1] == run_id and record[6].get("approval_id") == approval_id
+        for record in ctx.trace.records
+    )
 
 
 def decide(
@@ -140,5 +160,10 @@ def decide(
     if decision not in ("approve", "reject", "modify"):
         raise RunError(f"decision={decision!r} must be 'approve', 'reject' or 'modify'")
     decided = replace(request, decision=decision, by=by, decided_at=at, note=note)
-    store.put_approval(decided)
+    if not store.put_approval(decided, if_pending=True):
+        now = store.approval(approval_id)
+        state = "nothing" if now is None else f"{now.decision} by {now.by}"
+        raise RunError(
+            f"approval {approval_id!r} was closed meanwhile ({state}); this decision does not count"
+        )
     return decided

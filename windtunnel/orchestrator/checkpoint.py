@@ -154,8 +154,9 @@ class CheckpointStore(ActionStore, Protocol):
         """An approval request, decided or not."""
         ...
 
-    def put_approval(self, approval: Approval) -> None:
-        """Record (or update) an approval request."""
+    def put_approval(self, approval: Approval, *, if_pending: bool = False) -> bool:
+        """Record (or update) an approval request; with ``if_pending``, only if it is
+        still undecided (a decision and a timeout cannot both win). True if written."""
         ...
 
     def pending(self) -> list[Approval]:

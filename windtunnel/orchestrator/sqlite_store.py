@@ -506,20 +506,33 @@ class SqliteStore:
             raise self._error(exc, "reading an approval") from exc
         return None if row is None else approval_from_row(self.path, row[0])
 
-    def put_approval(self, approval: Approval) -> None:
-        """Record (or update) ``approval``."""
+    def put_approval(self, approval: Approval, *, if_pending: bool = False) -> bool:
+        """Record (or update) ``approval``; with ``if_pending``, only while the stored
+        request is still undecided. True if written."""
+        body = to_json(approval)
         try:
+            if if_pending:
+                return bool(
+                    self._db.execute(
+                        "UPDATE approvals SET body = ? WHERE id = ? "
+                        "AND json_extract(body, '$.decision') IS NULL",
+                        (body, approval.id),
+                    ).rowcount
+                )
             self._db.execute(
                 "INSERT INTO approvals VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET body = excluded.body",
-                (approval.id, approval.run_id, to_json(approval)),
+                (approval.id, approval.run_id, body),
             )
         except sqlite3.Error as exc:
             raise self._error(exc, "recording an approval", approval.run_id) from exc
+        return True
 
     def pending(self) -> list[Approval]:
         """Approval requests still waiting for a decision."""
         try:
-            rows = self._db.execute("SELECT body FROM approvals ORDER BY rowid").fetchall()
+            rows = self._db.execute(
+                "SELECT body FROM approvals WHERE json_extract(body, '$.decision') IS NULL ORDER BY rowid"
+            ).fetchall()
         except sqlite3.Error as exc:
             raise self._error(exc, "reading approvals") from exc
         return [a for (body,) in rows if (a := approval_from_row(self.path, body)).decision is None]
