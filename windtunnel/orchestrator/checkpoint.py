@@ -78,6 +78,8 @@ class Checkpoint:
     """The event loop's clock when this checkpoint was saved."""
     grants: tuple[Grant, ...] = ()
     """What approvals granted the run so far."""
+    fingerprint: str = ""
+    """The workflow's shape when saved (:attr:`Workflow.fingerprint`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

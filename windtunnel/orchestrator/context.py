@@ -55,6 +55,7 @@ class _Run:
         "data",
         "durable",
         "env",
+        "fingerprint",
         "grants",
         "incarnation",
         "local",
@@ -104,6 +105,7 @@ class _Run:
         self.durable = cast("CheckpointStore", store) if _durable(store) else None
         self.saved = 0
         self.workflow = ""
+        self.fingerprint = ""
         # A resumed run's life number, and the first sequence number after the
         # checkpoint it resumed from (events from there on were lost with a crash).
         self.incarnation = 0

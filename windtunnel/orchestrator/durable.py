@@ -43,6 +43,7 @@ def save_checkpoint(run: _Run, status: Any, state: str, attempt: int, feedback: 
             started=run.started,
             saved_at=run.loop.time(),
             grants=tuple(sorted(run.grants, key=lambda g: (g.resource, g.intent))),
+            fingerprint=run.fingerprint,
         ),
         mine,
     )

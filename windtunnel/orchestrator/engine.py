@@ -162,6 +162,10 @@ async def resume(
             or another process owns the run (its lease is live).
         StoreError: the store is damaged, or its events do not cover the checkpoint.
     """
+    if not isinstance(workflow, Workflow):
+        raise RunError(f"resume() needs a Workflow, got workflow={workflow!r}")
+    if not isinstance(store, CheckpointStore):
+        raise RunError(f"resume() needs a durable store (a SqliteStore), got store={store!r}")
     checkpoint = _resumable(workflow, run_id, store)
     loop = asyncio.get_running_loop()
     active, _ = _loop_state(loop)
@@ -223,6 +227,16 @@ def _resumable(workflow: Workflow, run_id: str, store: CheckpointStore) -> Check
     if checkpoint.workflow != workflow.name:
         ran = checkpoint.workflow
         raise RunError(f"run {run_id!r} ran workflow {ran!r}, not {workflow.name!r}: resume it with that one")
+    if checkpoint.fingerprint and checkpoint.fingerprint != workflow.fingerprint:
+        raise RunError(
+            f"run {run_id!r} ran another version of workflow {workflow.name!r} (its states or transitions "
+            "changed since): resume it with the version it ran"
+        )
+    if checkpoint.state not in workflow.states:
+        raise RunError(
+            f"run {run_id!r} stands in state {checkpoint.state!r}, which workflow "
+            f"{workflow.name!r} does not have"
+        )
     return checkpoint
 
 
@@ -232,6 +246,8 @@ def _enter(workflow: Workflow, state: _Run, active: dict[str, _Run]) -> Token[we
         raise RunError(f"run_id={state.run_id!r} is already running on this event loop")
     active[state.run_id] = state
     state.workflow = workflow.name
+    if state.durable is not None:
+        state.fingerprint = workflow.fingerprint
     return _CURRENT.set(weakref.ref(state))
 
 

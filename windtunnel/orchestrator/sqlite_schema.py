@@ -162,11 +162,14 @@ def event_rows(records: list[Record]) -> list[tuple[str, int, str, float, float,
             sim_time,
             wall,
             state,
-            to_json(
+            # A value in an event that is not JSON is written as its repr, as the trace
+            # sinks do: an event is a record of what happened, not state to resume from.
+            pydantic_core.to_json(
                 {"kind": kind, "run_id": run_id, "seq": seq, "sim_time": sim_time, "wall_time": wall}
                 | {"state": state}
-                | fields
-            ),
+                | fields,
+                fallback=repr,
+            ).decode(),
         )
         for kind, run_id, seq, sim_time, wall, state, fields in records
     ]
@@ -192,6 +195,7 @@ def checkpoint_row(checkpoint: Checkpoint) -> str:
             "started": checkpoint.started,
             "saved_at": checkpoint.saved_at,
             "grants": [(grant.resource, grant.intent) for grant in checkpoint.grants],
+            "fingerprint": checkpoint.fingerprint,
         }
     )
 

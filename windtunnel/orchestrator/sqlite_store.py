@@ -211,18 +211,34 @@ class SqliteStore:
 
     def runs(self) -> list[RunInfo]:
         """Every run in the store, with its owner, leases and pending approvals."""
+        return self._infos(None)
+
+    def run_info(self, run_id: str) -> RunInfo | None:
+        """One run, with its owner, leases and pending approvals; None if not stored."""
+        found = self._infos(run_id)
+        return found[0] if found else None
+
+    def _infos(self, run_id: str | None) -> list[RunInfo]:
+        where, args = ("WHERE run_id = ?", (run_id,)) if run_id is not None else ("", ())
         try:
             rows = self._db.execute(
-                "SELECT run_id, owner, owner_expires FROM checkpoints ORDER BY rowid"
+                f"SELECT run_id, owner, owner_expires FROM checkpoints {where} ORDER BY rowid", args
             ).fetchall()
             leases = self._db.execute(
-                "SELECT resource, intent, holder, at, incarnation FROM leases ORDER BY rowid"
+                f"SELECT resource, intent, holder, at, incarnation FROM leases "
+                f"{where.replace('run_id', 'holder')} ORDER BY rowid",
+                args,
+            ).fetchall()
+            approvals = self._db.execute(
+                f"SELECT id, run_id FROM approvals {where} {'AND' if where else 'WHERE'} "
+                "json_extract(body, '$.decision') IS NULL ORDER BY rowid",
+                args,
             ).fetchall()
         except sqlite3.Error as exc:
             raise self._error(exc, "listing runs") from exc
         pending: dict[str, list[str]] = {}
-        for approval in self.pending():
-            pending.setdefault(approval.run_id, []).append(approval.id)
+        for approval_id, holder in approvals:
+            pending.setdefault(holder, []).append(approval_id)
         held: dict[str, list[Lease]] = {}
         for resource, intent, holder, at, incarnation in leases:
             held.setdefault(holder, []).append(
@@ -230,8 +246,8 @@ class SqliteStore:
             )
         now = self._now()
         infos = []
-        for run_id, owner, expires in rows:
-            checkpoint = self.load(run_id)
+        for found, owner, expires in rows:
+            checkpoint = self.load(found)
             assert checkpoint is not None  # listed a moment ago; runs are never deleted
             infos.append(
                 RunInfo(
@@ -239,8 +255,8 @@ class SqliteStore:
                     owner=owner,
                     owner_expires=expires,
                     owner_alive=owner_alive(owner, expires, now),
-                    leases=tuple(held.get(run_id, ())),
-                    pending_approvals=tuple(pending.get(run_id, ())),
+                    leases=tuple(held.get(found, ())),
+                    pending_approvals=tuple(pending.get(found, ())),
                 )
             )
         return infos
@@ -298,7 +314,7 @@ class SqliteStore:
         Raises:
             RunError: no such run, or its owner is live (unless ``force``).
         """
-        info = next((info for info in self.runs() if info.checkpoint.run_id == run_id), None)
+        info = self.run_info(run_id)
         if info is None:
             raise RunError(f"no run {run_id!r} in {self!r}")
         if info.owner_alive and not force:
@@ -306,15 +322,19 @@ class SqliteStore:
                 f"run {run_id!r} is owned by {info.owner} until {iso(info.owner_expires)}, which is "
                 "live; release it only if that process is gone (force=True, or --force)"
             )
+        db = self._db
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
-                "UPDATE checkpoints SET owner = NULL, owner_expires = 0 WHERE run_id = ?", (run_id,)
-            )
-            self._db.execute("DELETE FROM leases WHERE holder = ?", (run_id,))
-            self._db.execute("COMMIT")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "UPDATE checkpoints SET owner = NULL, owner_expires = 0 WHERE run_id = ?", (run_id,)
+                )
+                db.execute("DELETE FROM leases WHERE holder = ?", (run_id,))
+                db.execute("COMMIT")
+            except sqlite3.Error:
+                db.execute("ROLLBACK")
+                raise
         except sqlite3.Error as exc:
-            self._db.execute("ROLLBACK")
             raise self._error(exc, "releasing a run", run_id) from exc
         return info
 

@@ -10,7 +10,9 @@ in one :class:`WorkflowError`.
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
+import json
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -152,6 +154,19 @@ class Workflow:
     def states(self) -> frozenset[str]:
         """Every state: handled and terminal."""
         return frozenset(self.handlers) | self.terminal
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A digest of the workflow's shape — its states, terminal states and
+        transitions — so that a run is not resumed by a changed workflow of the same name."""
+        shape = {
+            "name": self.name,
+            "initial": self.initial,
+            "terminal": sorted(self.terminal),
+            "transitions": {state: sorted(targets) for state, targets in sorted(self.transitions.items())},
+            "handled": sorted(self.handlers),
+        }
+        return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
 
     def __repr__(self) -> str:
         return f"Workflow(name={self.name!r}, states={len(self.states)}, initial={self.initial!r})"
