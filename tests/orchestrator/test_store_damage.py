@@ -97,7 +97,7 @@ DAMAGE: list[tuple[str, Callable[[Path], None], str]] = [
     (
         "checkpoint missing a field",
         sql("UPDATE checkpoints SET body = json_remove(body, '$.steps')"),
-        rf"the checkpoint of run '{RUN}' is damaged \(TypeError",
+        rf"the checkpoint of run '{RUN}' is damaged \(steps: Field required\)",
     ),
     (
         "event of unknown kind",
@@ -105,9 +105,29 @@ DAMAGE: list[tuple[str, Callable[[Path], None], str]] = [
         rf"event seq 3 of run '{RUN}' is unreadable: .*teleported",
     ),
     (
+        "event of another run",
+        sql("UPDATE events SET body = json_set(body, '$.run_id', 'run-9-9') WHERE seq = 2"),
+        rf"the row of run '{RUN}', seq 2 holds the event of run 'run-9-9', seq 2",
+    ),
+    (
         "events deleted",
         sql("DELETE FROM events WHERE seq IN (4, 5, 6)"),
         rf"the events of run '{RUN}' do not cover its checkpoint \(seq 0\.\.\d+\): seq 4\.\.6 missing",
+    ),
+    (
+        "checkpoint field of the wrong type",
+        sql("UPDATE checkpoints SET body = json_set(body, '$.steps', 'x')"),
+        rf"the checkpoint of run '{RUN}' is damaged \(steps: Input should be a valid integer",
+    ),
+    (
+        "ledger status unknown",
+        sql("UPDATE ledger SET body = json_set(body, '$.status', 'bogus')"),
+        rf"a ledger entry of run '{RUN}' is damaged \(status: Input should be 'pending'",
+    ),
+    (
+        "ledger event of unknown kind",
+        sql("UPDATE ledger SET body = json_set(body, '$.events[0][0]', 'teleported')"),
+        rf"a ledger entry of run '{RUN}' is damaged \(ValueError: an event of unknown kind 'teleported'\)",
     ),
     (
         "ledger entry damaged",

@@ -1,23 +1,39 @@
 """Who drives a durable run: owner ids, whether an owner's lease is live, and
 whether a run may be claimed for its next life.
 
-An owner is ``host:pid:nonce``. Its lease on a run is live until it expires on the
-wall clock — and no longer than its process lives, where that can be seen: an
-owner on this host whose process is gone holds nothing, as a killed process holds
-nothing.
+An owner is ``host/space:pid:nonce``, where *space* tells apart the process-id
+spaces of one host name (a boot, a container's PID namespace). Its lease on a run is
+live until it expires on the wall clock — and no longer than its process lives,
+where that can be seen: an owner in this very process-id space whose process is
+gone holds nothing, as a killed process holds nothing. An owner anywhere else is
+trusted until its lease expires.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 __all__ = ["iso", "new_owner", "owner_alive", "unclaimable"]
 
-_HOST = socket.gethostname()
+
+def _space() -> str:
+    """This process-id space: the boot and the PID namespace, where they can be read."""
+    parts = []
+    for source in ("/proc/sys/kernel/random/boot_id", "/proc/self/ns/pid"):
+        try:
+            parts.append(os.readlink(source) if source.endswith("pid") else Path(source).read_text().strip())
+        except OSError:
+            parts.append("?")
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:8]
+
+
+_HOST = f"{socket.gethostname()}/{_space()}"
 _ENDED = frozenset({"completed", "budget_exceeded", "failed", "cancelled"})
 
 

@@ -8,15 +8,18 @@ silently, since a run resumed from it would have gaps.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
 from typing import Any, Literal
 
 import pydantic_core
+from pydantic import TypeAdapter, ValidationError
 
-from .checkpoint import Approval, Checkpoint, Grant
+from .checkpoint import Approval, Checkpoint
 from .errors import RunError, StoreBusy, StoreError
+from .events import EVENT_TYPES
 from .store import LedgerEntry
 from .trace import Record
 
@@ -32,6 +35,12 @@ __all__ = [
     "store_error",
     "to_json",
 ]
+
+# Rows are validated as they are read: a damaged row is a StoreError, never a wrong
+# value carried on (a ledger status nobody knows, a step count that is a string).
+_CHECKPOINT = TypeAdapter(Checkpoint)
+_LEDGER = TypeAdapter(LedgerEntry)
+_APPROVAL = TypeAdapter(Approval)
 
 SCHEMA_VERSION = 1
 """The version of the store's tables; a store of another version is refused."""
@@ -208,13 +217,11 @@ def checkpoint_from_row(path: str, run_id: str, incarnation: int, body: str, cas
     """
     try:
         data = json.loads(body)
-        data["feedback"] = tuple(data["feedback"])
-        data["grants"] = tuple(Grant(resource, intent) for resource, intent in data["grants"])
-        return Checkpoint(**data, case=json.loads(case), incarnation=incarnation)  # type: ignore[arg-type]
+        data["grants"] = [{"resource": r, "intent": i} for r, i in data["grants"]]
+        return _CHECKPOINT.validate_python({**data, "case": json.loads(case), "incarnation": incarnation})  # type: ignore[arg-type]
     except (ValueError, TypeError, KeyError) as exc:
         raise StoreError(
-            f"{path!r}: the checkpoint of run {run_id!r} is damaged ({type(exc).__name__}: {exc}); "
-            "it cannot be resumed",
+            f"{path!r}: the checkpoint of run {run_id!r} is damaged ({_why(exc)}); it cannot be resumed",
             path=path,
             run_id=run_id,
         ) from exc
@@ -248,12 +255,14 @@ def ledger_from_row(path: str, body: str, committed: int, run_id: str) -> Ledger
         StoreError: the row is damaged.
     """
     try:
-        data = json.loads(body)
-        data["events"] = tuple((kind, fields) for kind, fields in data["events"])
-        return LedgerEntry(**data, committed=bool(committed))
+        entry = _LEDGER.validate_json(body)
+        for kind, _ in entry.events:
+            if kind not in EVENT_TYPES:
+                raise ValueError(f"an event of unknown kind {kind!r}")
+        return dataclasses.replace(entry, committed=bool(committed))
     except (ValueError, TypeError, KeyError) as exc:
         raise StoreError(
-            f"{path!r}: a ledger entry of run {run_id!r} is damaged ({type(exc).__name__}: {exc})",
+            f"{path!r}: a ledger entry of run {run_id!r} is damaged ({_why(exc)})",
             path=path,
             run_id=run_id,
         ) from exc
@@ -266,10 +275,16 @@ def approval_from_row(path: str, body: str) -> Approval:
         StoreError: the row is damaged.
     """
     try:
-        data = json.loads(body)
-        data["grants"] = tuple(Grant(g["resource"], g["intent"]) for g in data["grants"])
-        return Approval(**data)
+        return _APPROVAL.validate_json(body)
     except (ValueError, TypeError, KeyError) as exc:
-        raise StoreError(
-            f"{path!r}: an approval request is damaged ({type(exc).__name__}: {exc})", path=path
-        ) from exc
+        raise StoreError(f"{path!r}: an approval request is damaged ({_why(exc)})", path=path) from exc
+
+
+def _why(exc: Exception) -> str:
+    """What is wrong with a row, in a line: the first field a validation error names."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "the row"
+        more = exc.error_count() - 1
+        return f"{where}: {first['msg']}" + (f"; and {more} more" if more else "")
+    return f"{type(exc).__name__}: {exc}"

@@ -12,8 +12,12 @@ when ``windtunnel runs release`` releases it. Every write of a life that lost it
 run — checkpoint, events, ledger entry, lease — is refused with
 :class:`RunTakenOver` (fencing by the run's incarnation), and since the executor
 writes its ledger entry *before* an action touches the world, a stale owner stops
-before applying anything. A run's resource leases live as long as its owner's
-lease (or, for a paused run, until it is resumed or released).
+before applying anything more. The limit, as with any fencing the world itself does
+not check: a write already in flight when its owner loses the run still lands. The
+lease is renewed before every application, so that takes one application slower
+than ``owner_ttl``; keep ``owner_ttl`` well above the slowest write. A run's
+resource leases live as long as its owner's lease — or while it left an action on
+the resource unsettled, or is paused — until it is resumed or released.
 
 **Damage.** A file that is not a store (empty, truncated, overwritten, of another
 schema version, missing a table), an unreadable row, or a run whose events do not
@@ -353,7 +357,16 @@ class SqliteStore:
         events = []
         for seq, body in rows:
             try:
-                events.append(event_adapter.validate_json(body))
+                event = event_adapter.validate_json(body)
+                if (event.run_id, event.seq) != (run_id, seq):
+                    raise StoreError(
+                        f"{self.path!r}: the row of run {run_id!r}, seq {seq} holds the event of run "
+                        f"{event.run_id!r}, seq {event.seq}",
+                        path=self.path,
+                        run_id=run_id,
+                        seq=seq,
+                    )
+                events.append(event)
             except ValidationError as exc:
                 problem = exc.errors()[0]
                 where = ".".join(map(str, problem["loc"])) or "(event)"
@@ -404,7 +417,9 @@ class SqliteStore:
             if not written:
                 raise self._taken_over(run_id, entry.incarnation, f"ledger entry {entry.key!r}")
             self._unsaved.add(run_id)
-            if self._clock() >= self._renew.get(run_id, 0.0):
+            # Renewed before every application: a write in flight outlives its owner's
+            # lease only if one application takes longer than owner_ttl.
+            if entry.status == "pending" or self._clock() >= self._renew.get(run_id, 0.0):
                 self._renew_owner(run_id, entry.incarnation)
         except sqlite3.Error as exc:
             raise self._error(exc, "writing the ledger", run_id) from exc
