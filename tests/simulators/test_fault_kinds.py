@@ -103,7 +103,7 @@ def test_the_json_schema_is_a_union_discriminated_by_kind() -> None:
     items = schema["properties"]["faults"]["items"]
     assert items["discriminator"]["propertyName"] == "kind"
     assert sorted(items["discriminator"]["mapping"]) == sorted(fault_kinds())
-    assert schema["$defs"]["LatencySpike"]["required"] == ["id", "target", "seconds"]
+    assert schema["$defs"]["LatencySpike"]["required"] == ["id", "kind", "target", "seconds"]
     assert "seconds" not in schema["$defs"]["Timeout"]["properties"]
 
 

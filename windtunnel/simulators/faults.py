@@ -68,6 +68,7 @@ __all__ = [
     "Hit",
     "ToolCall",
     "Trigger",
+    "behaviour_of",
     "fault_kinds",
     "register_fault_kind",
 ]
@@ -114,6 +115,12 @@ class Trigger(BaseModel):
         return self
 
 
+def _kind_required(schema: dict[str, Any]) -> None:
+    """A kind's JSON Schema requires ``kind``: the discriminator of the union (it has a default in Python)."""
+    required = set(schema.get("required", ())) | {"kind"}
+    schema["required"] = [name for name in schema.get("properties", {}) if name in required]
+
+
 def _is_union(cls: type) -> bool:
     """Whether ``cls`` is :class:`Fault` itself (the union), not one of its kinds."""
     return cls.__qualname__ == "Fault" and cls.__module__ == __name__
@@ -133,7 +140,7 @@ class Fault(BaseModel):
         ('LatencySpike', 30.0)
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_kind_required)
 
     family: ClassVar[Family]
     """What the kind hits; set by each kind."""

@@ -58,7 +58,7 @@ class FaultCounts:
     opportunities: int
     """Calls (or transitions) of its target it could have fired on."""
     fired: int
-    """Times it took effect."""
+    """Opportunities its trigger fired on (it then acts, unless a fault around it ends the call first)."""
     not_applicable: str | None
     """Why its kind cannot act where it is aimed, or None: then it never fires."""
 
