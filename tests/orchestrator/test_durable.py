@@ -54,7 +54,7 @@ def test_resume_after_a_crash_at_any_transition(seed: int, k: int) -> None:
         store = SqliteStore(":memory:")
         sim = Sim(seed=seed)
         plan = FaultPlan(faults=[Fault(id="kill", kind="crash", target="run", at_transition=k)])
-        trace = Trace(FaultInjector(plan, rng=sim.rng))
+        trace = Trace(FaultInjector(plan, seed=sim.seed))
         with pytest.raises(SimulatedCrash):
             sim.run(run(durable_workflow(firewall), env=sim, store=store, trace=trace))
         [checkpoint] = [info.checkpoint for info in store.runs()]
@@ -204,7 +204,7 @@ def test_two_crashes_in_a_row_still_lose_and_repeat_nothing(tmp_path: Path) -> N
 
     def crash_at(k: int) -> FaultInjector:
         plan = FaultPlan(faults=[Fault(id="kill", kind="crash", target="run", at_transition=k)])
-        return FaultInjector(plan, rng=sim.rng)
+        return FaultInjector(plan, seed=sim.seed)
 
     with pytest.raises(SimulatedCrash):
         sim.run(run(durable_workflow(firewall), env=sim, store=store, trace=Trace(crash_at(2))))

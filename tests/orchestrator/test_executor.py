@@ -112,7 +112,8 @@ def test_precheck_makes_a_done_action_a_recorded_noop() -> None:
 def test_verification_outwaits_a_stale_read() -> None:
     w, sim = world(), Sim(seed=0)
     injector = FaultInjector(
-        FaultPlan(faults=[Fault(id="s", kind="stale_read", target="tool:block_ip", seconds=12)]), rng=sim.rng
+        FaultPlan(faults=[Fault(id="s", kind="stale_read", target="tool:block_ip", seconds=12)]),
+        seed=sim.seed,
     )
     tools = injector.tools(soc_tools(w, rng=sim.rng), world=w)
     result = sim.run(run(workflow(acting(tools, ("block_ip", {"ip": IP}))), env=sim, store=MemoryStore()))
@@ -124,7 +125,7 @@ def test_verification_outwaits_a_stale_read() -> None:
 def test_unverifiable_action_is_reapplied_compensated_then_escalated() -> None:
     w, sim = world(), Sim(seed=0)
     injector = FaultInjector(
-        FaultPlan(faults=[Fault(id="s", kind="silent_failure", target="tool:block_ip")]), rng=sim.rng
+        FaultPlan(faults=[Fault(id="s", kind="silent_failure", target="tool:block_ip")]), seed=sim.seed
     )
     tools = injector.tools(soc_tools(w, rng=sim.rng), world=w)
     result = sim.run(run(workflow(acting(tools, ("block_ip", {"ip": IP}))), env=sim, store=MemoryStore()))

@@ -18,7 +18,7 @@ from windtunnel.orchestrator import (
     run,
 )
 from windtunnel.orchestrator.ladder import HUMAN_TIER, Ladder, LadderAgent, Rung
-from windtunnel.scenarios.investigation import PLAYBOOK, make_case
+from windtunnel.scenarios.investigation import AnalystPlaybook, make_case
 from windtunnel.simulators import (
     DEFAULT_TIERS,
     ScriptedModel,
@@ -293,14 +293,15 @@ def simulated(seed: int, thresholds: dict[str, float]) -> tuple[RunResult, str]:
     # Only the investigate state runs here: its own tools hold the key evidence.
     case.truth = case.truth.model_copy(update={"evidence": ["threat_intel", "edr_process_tree"]})
     findings: dict[str, float] = {}
+    playbook = AnalystPlaybook(alert=case.alert, truth=case.truth)
     rungs = [
         Rung(
             tier=tier,
             model=SimulatedModel(
                 DEFAULT_TIERS[tier],
-                alert=case.alert,
-                truth=case.truth,
-                playbook=PLAYBOOK,
+                playbook=playbook,
+                difficulty=case.truth.difficulty,
+                evidence=case.truth.evidence,
                 rng=sim.rng(f"model/{tier}"),
                 findings=findings,
             ),
@@ -315,7 +316,7 @@ def simulated(seed: int, thresholds: dict[str, float]) -> tuple[RunResult, str]:
         allow=INVESTIGATE_TOOLS,
     )
     result = sim.run(run(workflow(agent), case.alert, env=sim))
-    right = PLAYBOOK.right_choice("investigate", ["close", "contain", "escalate"], case.truth)
+    right = playbook.right_choice("investigate", ["close", "contain", "escalate"])
     return result, right
 
 

@@ -84,12 +84,11 @@ class Operations(RuleBasedStateMachine):
         plan: list[Fault] = []
         if faults and fault is not None:
             target = "tool:block_ip" if intent == "block" else "tool:unblock_ip"
-            plan.append(
-                Fault(id="tool", kind=fault, target=target, seconds=10 if fault == "stale_read" else None)
-            )  # type: ignore[arg-type]
+            extra = {"seconds": 10} if fault == "stale_read" else {}
+            plan.append(Fault(id="tool", kind=fault, target=target, **extra))
         if faults and crash_at is not None:
             plan.append(Fault(id="crash", kind="crash", target="run", at_transition=crash_at))
-        injector = FaultInjector(FaultPlan(faults=plan), rng=self.sim.rng)
+        injector = FaultInjector(FaultPlan(faults=plan), seed=self.sim.seed)
         return injector.tools(soc_tools(self.world, rng=self.sim.rng), world=self.world), injector
 
     @rule(specs=SPECS)

@@ -33,14 +33,12 @@ from windtunnel.orchestrator.validation import (
 from windtunnel.scenarios.demo import run_demo
 from windtunnel.scenarios.investigation import make_case, run_investigation
 from windtunnel.simulators import (
-    DEFAULT_APPROVERS,
     Fault,
     FaultInjector,
     FaultPlan,
     Latency,
+    Review,
     Sim,
-    SimulatedHuman,
-    Truth,
     World,
     derive_tier,
     soc_tools,
@@ -148,15 +146,13 @@ def _model() -> Any:
     return ScriptedModel([])
 
 
-def _review(proposal: str) -> object:
-    human = SimulatedHuman(DEFAULT_APPROVERS["oncall"], rng=Sim().rng("humans"))
-    truth = Truth(verdict="benign", needs_human=False)
-    return Sim().run(human.review(proposal=proposal, truth=truth))  # type: ignore[arg-type]
+def _review(right: str) -> object:
+    return Review(proposal="benign", options=("malicious", "benign"), right=right)
 
 
 def _targets(target: str, kind: str = "hallucinated_tool_call") -> None:
     plan = FaultPlan(faults=[Fault(id="f", kind=kind, target=target)])
-    FaultInjector(plan, rng=Sim().rng).check_targets(tools=[], tiers=["small"], humans=["oncall"])
+    FaultInjector(plan, seed=0).check_targets(tools=[], tiers=["small"], humans=["oncall"])
 
 
 def _http_fault(**kwargs: Any) -> object:
@@ -215,9 +211,9 @@ INVALID: list[tuple[str, Callable[[], object], str]] = [
         "models={} must be a Model or a non-empty mapping of model name -> Model",
     ),
     (
-        "SimulatedHuman proposal",
+        "Review right",
         lambda: _review("maybe"),
-        "unknown proposal='maybe'; choose one of ['malicious', 'benign']",
+        "unknown right='maybe'; choose one of ['malicious', 'benign']",
     ),
     ("Latency median", lambda: Latency(median=math.nan), "Latency median=nan must be a finite number >= 0"),
     (

@@ -30,10 +30,10 @@ from windtunnel.simulators import (
     FaultPlan,
     Host,
     IpInfo,
+    Review,
     Sim,
     SimulatedCrash,
     SimulatedHuman,
-    Truth,
     World,
     respond,
     soc_tools,
@@ -112,7 +112,7 @@ def test_a_long_investigation_survives_a_crash_and_an_approval_wait(tmp_path: ob
     store = SqliteStore(f"{tmp_path}/long.sqlite")
     sim = Sim(seed=3)
     crash = FaultInjector(
-        FaultPlan(faults=[Fault(id="kill", kind="crash", target="run", at_transition=60)]), rng=sim.rng
+        FaultPlan(faults=[Fault(id="kill", kind="crash", target="run", at_transition=60)]), seed=sim.seed
     )
     budget = __import__("windtunnel").Budget(max_steps=500, max_duration=6 * 3600)
 
@@ -133,9 +133,10 @@ def test_a_long_investigation_survives_a_crash_and_an_approval_wait(tmp_path: ob
 
     # The on-call analyst answers in simulated time; the run resumes and acts.
     human = SimulatedHuman(DEFAULT_APPROVERS["oncall"], rng=sim.rng("humans"))
-    truth = Truth(verdict="malicious", needs_human=True)
-    answer = sim.run(human.review(proposal="malicious", truth=truth))
-    decide(store, request.id, answer.decision, by=answer.approver, at=sim.now)
+    review = Review(proposal="malicious", options=("malicious", "benign"), right="malicious")
+    answer = sim.run(human.review(review))
+    decision = "approve" if answer.choice == review.proposal else "reject"
+    decide(store, request.id, decision, by=answer.approver, at=sim.now)
     done = sim.run(resume(workflow(world), run_id, env=sim, store=store))
 
     assert (done.status, done.final_state) == ("completed", "close")
@@ -151,7 +152,7 @@ def test_a_long_investigation_survives_a_crash_and_an_approval_wait(tmp_path: ob
         "run_finished",
     ]
     assert done.data["sweeps"] == SWEEPS + 1
-    if answer.decision == "approve":
+    if decision == "approve":
         assert done.data["contained"] is True
         assert world.blocklist == {IP}
         assert [e.status for e in store.ledger] == ["applied"]  # applied once, verified

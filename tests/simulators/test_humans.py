@@ -1,4 +1,4 @@
-"""SimulatedHuman: availability windows, response time, accuracy, cost, determinism."""
+"""SimulatedHuman: availability windows, response time, accuracy over the options, cost, determinism."""
 
 from __future__ import annotations
 
@@ -9,21 +9,28 @@ import pytest
 
 from windtunnel.orchestrator import InvalidArgument
 from windtunnel.simulators import Sim
-from windtunnel.simulators.humans import DAY, DEFAULT_APPROVERS, HumanDecision, HumanProfile, SimulatedHuman
-from windtunnel.simulators.tiers import LogNormal
-from windtunnel.simulators.world import Truth, Verdict
+from windtunnel.simulators.humans import (
+    DAY,
+    DEFAULT_APPROVERS,
+    Human,
+    HumanDecision,
+    HumanProfile,
+    Review,
+    SimulatedHuman,
+)
+from windtunnel.simulators.profiles import LogNormal
 
 HOUR = 3600.0
-MALICIOUS = Truth(verdict="malicious", needs_human=True)
+ROLLBACK = Review(proposal="rollback", options=("rollback", "leave"), right="rollback")
 LEAD = DEFAULT_APPROVERS["lead"].model_copy(update={"response_time": LogNormal(median=30, sigma=0)})
 
 
 def review(
-    profile: HumanProfile, *, seed: int = 0, start: float = 0.0, proposal: Verdict = "malicious"
+    profile: HumanProfile, *, seed: int = 0, start: float = 0.0, request: Review = ROLLBACK
 ) -> tuple[HumanDecision, float]:
     sim = Sim(seed=seed, start=start)
-    human = SimulatedHuman(profile, rng=sim.rng(f"humans/{profile.name}"))
-    decision = sim.run(human.review(proposal=proposal, truth=MALICIOUS))
+    human: Human = SimulatedHuman(profile, rng=sim.rng(f"humans/{profile.name}"))
+    decision = sim.run(human.review(request))
     return decision, sim.now
 
 
@@ -64,25 +71,39 @@ def test_next_available(windows: tuple[tuple[float, float], ...], at: float, ava
     assert profile.next_available(at) == pytest.approx(available)
 
 
-@pytest.mark.parametrize("proposal", ["malicious", "benign"])
-def test_decisions_are_right_at_the_profiles_accuracy(proposal: Verdict) -> None:
+@pytest.mark.parametrize(
+    "request_",
+    [
+        ROLLBACK,
+        Review(proposal="leave", options=("rollback", "leave"), right="rollback"),
+        Review(proposal="b", options=("a", "b", "c", "d"), right="c"),
+    ],
+)
+def test_choices_are_right_at_the_profiles_accuracy(request_: Review) -> None:
     profile = DEFAULT_APPROVERS["oncall"].model_copy(update={"accuracy": 0.8})
     sim = Sim(seed=5)
     human = SimulatedHuman(profile, rng=sim.rng("humans/oncall"))
 
     async def many() -> list[HumanDecision]:
-        return list(
-            await asyncio.gather(*(human.review(proposal=proposal, truth=MALICIOUS) for _ in range(2000)))
-        )
+        return list(await asyncio.gather(*(human.review(request_) for _ in range(3000))))
 
     decisions = sim.run(many())
     assert sum(d.correct for d in decisions) / len(decisions) == pytest.approx(0.8, abs=0.03)
     for d in decisions:
-        assert d.correct == (d.verdict == MALICIOUS.verdict)
-        assert d.decision == ("approve" if d.verdict == proposal else "reject")
-    # A right call approves a true proposal and rejects a false one.
-    right = {d.decision for d in decisions if d.correct}
-    assert right == ({"approve"} if proposal == "malicious" else {"reject"})
+        assert d.correct == (d.choice == request_.right)
+        assert d.choice in request_.options
+    # A wrong human picks each wrong option about as often as another.
+    wrong = [d.choice for d in decisions if not d.correct]
+    others = [option for option in request_.options if option != request_.right]
+    for option in others:
+        assert wrong.count(option) / len(wrong) == pytest.approx(1 / len(others), abs=0.06)
+
+
+def test_a_review_with_one_option_is_always_answered_right() -> None:
+    only = Review(proposal="page", options=("page",), right="page")
+    profile = DEFAULT_APPROVERS["oncall"].model_copy(update={"accuracy": 0.0})
+    decisions = [review(profile, seed=seed, request=only)[0] for seed in range(20)]
+    assert {(d.choice, d.correct) for d in decisions} == {("page", True)}
 
 
 def test_cost_is_review_minutes_times_the_rate() -> None:
@@ -101,11 +122,12 @@ def test_same_seed_same_decisions() -> None:
     assert decisions(1) != decisions(2)
 
 
-def test_a_proposal_must_be_a_verdict() -> None:
-    human = SimulatedHuman(LEAD, rng=Sim().rng("humans/lead"))
+def test_a_review_names_its_right_option_among_the_options() -> None:
     with pytest.raises(InvalidArgument) as raised:
-        Sim().run(human.review(proposal="block", truth=MALICIOUS))  # type: ignore[arg-type]
-    assert str(raised.value) == "unknown proposal='block'; choose one of ['malicious', 'benign']"
+        Review(proposal="rollback", options=("rollback", "leave"), right="restart")
+    assert str(raised.value) == "unknown right='restart'; choose one of ['rollback', 'leave']"
+    with pytest.raises(InvalidArgument, match=r"options=\(\) must list at least one option"):
+        Review(proposal="rollback", options=(), right="rollback")
 
 
 @pytest.mark.parametrize(

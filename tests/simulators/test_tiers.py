@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import statistics
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -41,16 +42,10 @@ from windtunnel.orchestrator import (
     run,
     submit_spec,
 )
-from windtunnel.simulators import Sim
-from windtunnel.simulators.tiers import (
-    DEFAULT_TIERS,
-    HALLUCINATED_TOOLS,
-    MAX_ATTEMPTS,
-    LogNormal,
-    SimulatedModel,
-    TierProfile,
-    derive_tier,
-)
+from windtunnel.orchestrator.context import _CURRENT
+from windtunnel.simulators import Sim, evidence
+from windtunnel.simulators.model import HALLUCINATED_TOOLS, MAX_ATTEMPTS, SimulatedModel
+from windtunnel.simulators.profiles import DEFAULT_TIERS, LogNormal, TierProfile, derive_tier
 from windtunnel.simulators.world import Alert, Truth
 
 ALERT = Alert(
@@ -82,21 +77,65 @@ E = TypeVar("E", bound=Event)
 
 
 class ExamplePlaybook:
-    """What an analyst does for a C2 alert: reputation, logs, asset; contain if malicious."""
+    """What an analyst does for a C2 alert: reputation, logs, asset; contain if malicious.
 
-    def calls(self, state: str, alert: Alert) -> list[tuple[str, dict[str, Any]]]:
+    The case (``alert``) and the truth are bound in, as a domain binds its own."""
+
+    def __init__(self, truth: Truth = MALICIOUS, alert: Alert = ALERT) -> None:
+        self.truth = truth
+        self.alert = alert
+
+    def calls(self, state: str) -> list[tuple[str, dict[str, Any]]]:
         return [
-            ("threat_intel", {"ip": alert.dst_ip}),
-            ("siem_search", {"query": f"host:{alert.host}", "hours": 24}),
-            ("asset_lookup", {"host": alert.host}),
+            ("threat_intel", {"ip": self.alert.dst_ip}),
+            ("siem_search", {"query": f"host:{self.alert.host}", "hours": 24}),
+            ("asset_lookup", {"host": self.alert.host}),
         ]
 
-    def right_choice(self, state: str, allowed: Sequence[str], truth: Truth) -> str:
-        return "contain" if truth.verdict == "malicious" else "close"
+    def right_choice(self, state: str, allowed: Sequence[str]) -> str:
+        return "contain" if self.truth.verdict == "malicious" else "close"
 
 
 PLAYBOOK = ExamplePlaybook()
-PLAN = PLAYBOOK.calls("investigate", ALERT)
+PLAN = PLAYBOOK.calls("investigate")
+
+
+def simulated(
+    profile: TierProfile, rng: Any, *, truth: Truth = MALICIOUS, playbook: Any = None
+) -> SimulatedModel:
+    """The model of ``profile`` playing the example playbook for ``truth``."""
+    return SimulatedModel(
+        profile,
+        playbook=ExamplePlaybook(truth) if playbook is None else playbook,
+        difficulty=truth.difficulty,
+        evidence=truth.evidence,
+        rng=rng,
+    )
+
+
+class _Step:
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+
+class _Run:
+    def __init__(self, state: str) -> None:
+        self.step = _Step(state)
+
+
+def create(model: SimulatedModel, req: ModelRequest, *, state: str | None = "investigate") -> ModelResponse:
+    """``model.create(req)`` as a handler of ``state`` calls it (outside any step when None)."""
+
+    async def call() -> ModelResponse:
+        # The run context that `current_step()` reads, without a whole workflow around it.
+        here = _Run(state) if state is not None else None
+        token = _CURRENT.set(weakref.ref(here) if here is not None else None)  # type: ignore[arg-type]
+        try:
+            return await model.create(req)
+        finally:
+            _CURRENT.reset(token)
+
+    return Sim().run(call())
 
 
 class IpQuery(BaseModel):
@@ -127,7 +166,8 @@ class Sources:
             raise ConnectionError(f"{tool} backend refused")
         if behaviour == "empty":
             return []
-        return {"tool": tool, "hits": 3, "partial": behaviour == "partial"}
+        answer = {"tool": tool, "hits": 3}
+        return evidence.partial(answer, 0.5) if behaviour == "partial" else answer
 
     def registry(self) -> ToolRegistry:
         def tool(name: str, model: type[BaseModel]) -> Tool:
@@ -162,9 +202,7 @@ def run_case(
     **agent_kwargs: Any,
 ) -> RunResult:
     sim = Sim(seed=seed)
-    model = SimulatedModel(
-        profile, alert=ALERT, truth=truth, playbook=PLAYBOOK, rng=sim.rng(f"model/{profile.name}")
-    )
+    model = simulated(profile, sim.rng(f"model/{profile.name}"), truth=truth)
     agent = LLMAgent(
         model=model if serve is None else serve(model, sim),
         system="You investigate alerts.",
@@ -206,7 +244,7 @@ def batch(profile: TierProfile, *, failing: tuple[str, ...] = (), runs: int = 30
         truth = MALICIOUS if seed % 2 else BENIGN
         sources = Sources(behaviour=dict.fromkeys(failing, "fail"))
         result = run_case(profile, seed=seed, truth=truth, sources=sources)
-        right += result.final_state == PLAYBOOK.right_choice("investigate", (), truth)
+        right += result.final_state == ExamplePlaybook(truth).right_choice("investigate", ())
         stated += confidence(result)
         cost += result.cost
     return Batch(accuracy=right / runs, confidence=stated / runs, cost=cost / runs)
@@ -346,8 +384,8 @@ def test_faults_happen_at_the_configured_rates() -> None:
 def test_tool_results_set_the_evidence_and_so_the_accuracy(
     results: Mapping[str, ToolResultBlock], evidence: float
 ) -> None:
-    model = SimulatedModel(EXACT, alert=ALERT, truth=MALICIOUS, playbook=PLAYBOOK, rng=Sim().rng("model"))
-    response = Sim().run(model.create(request(results)))
+    model = simulated(EXACT, Sim().rng("model"))
+    response = create(model, request(results))
     [_, use] = response.content
     assert isinstance(use, ToolUseBlock)
     assert use.name == "submit"
@@ -477,19 +515,18 @@ SPECS = [Sources().registry().spec(name) for name in ("asset_lookup", "siem_sear
 
 
 class WrongPlaybook(ExamplePlaybook):
-    def right_choice(self, state: str, allowed: Sequence[str], truth: Truth) -> str:
+    def right_choice(self, state: str, allowed: Sequence[str]) -> str:
         return "block_ip"
 
 
 class GreedyPlaybook(ExamplePlaybook):
-    def calls(self, state: str, alert: Alert) -> list[tuple[str, dict[str, Any]]]:
-        return [("nmap", {"host": alert.host})]
+    def calls(self, state: str) -> list[tuple[str, dict[str, Any]]]:
+        return [("nmap", {"host": self.alert.host})]
 
 
 @pytest.mark.parametrize(
     ("playbook", "req", "message"),
     [
-        (PLAYBOOK, request(first="Case:\n{}"), "needs a line 'State: <state>' in the first user message"),
         (
             PLAYBOOK,
             ModelRequest(system="", messages=request().messages, tools=tuple(SPECS)),
@@ -500,16 +537,49 @@ class GreedyPlaybook(ExamplePlaybook):
     ],
 )
 def test_a_request_it_cannot_play_fails_loudly(playbook: Any, req: ModelRequest, message: str) -> None:
-    model = SimulatedModel(EXACT, alert=ALERT, truth=MALICIOUS, playbook=playbook, rng=Sim().rng("model"))
+    model = simulated(EXACT, Sim().rng("model"), playbook=playbook)
     with pytest.raises(SimulationError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        Sim().run(model.create(req))
+        create(model, req)
 
 
-def test_the_state_line_may_follow_other_lines() -> None:
-    model = SimulatedModel(EXACT, alert=ALERT, truth=MALICIOUS, playbook=PLAYBOOK, rng=Sim().rng("model"))
-    response = Sim().run(model.create(request(first="Briefing.\nState: investigate\nCase:\n{}")))
-    assert isinstance(response.content[-1], ToolUseBlock)
-    assert response.content[-1].name == "submit"
+def test_outside_a_step_it_fails_loudly() -> None:
+    model = simulated(EXACT, Sim().rng("model"))
+    with pytest.raises(SimulationError) as raised:
+        create(model, request(), state=None)
+    assert str(raised.value).startswith(
+        "SimulatedModel 'small' was called outside a run's step: it plays the state of "
+        "windtunnel.orchestrator.current_step()"
+    )
+
+
+class StatePlaybook(ExamplePlaybook):
+    """Calls one tool per state, named after it: shows which state the model plays."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def calls(self, state: str) -> list[tuple[str, dict[str, Any]]]:
+        self.seen.append(state)
+        return [("siem_search", {"query": state, "hours": 1})]
+
+
+def test_the_state_is_the_current_steps_not_the_prompts() -> None:
+    playbook = StatePlaybook()
+    model = simulated(EXACT, Sim().rng("model"), playbook=playbook)
+    # The prompt names another state: the model plays the step's.
+    response = create(model, request(first="State: investigate\n", made=0), state="triage")
+    assert playbook.seen == ["triage"]
+    [_, use] = response.content
+    assert isinstance(use, ToolUseBlock)
+    assert (use.name, use.input) == ("siem_search", {"query": "triage", "hours": 1})
+
+
+def test_its_texts_name_no_domain() -> None:
+    result = run_case(clean("small"), seed=3)
+    texts = [b.text for r in responses(result) for b in r.content if isinstance(b, TextBlock)]
+    assert texts
+    assert not any(ALERT.id in text or "alert" in text.lower() for text in texts)
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,10 @@ triage (agent) --> investigate (agent) --> contain --> verify --> close
 ```
 
 The analyst's knowledge — which read tools to call in each state, and what the
-right next state is given the truth — is the :data:`PLAYBOOK` the simulated
-models play. Three case templates (a C2 beacon on an ordinary host, the same on a
-critical host, a benign vulnerability scanner) vary with the seed.
+right next state is given the truth — is the :class:`AnalystPlaybook` the
+simulated models play, with the case's alert and truth bound in. Three case
+templates (a C2 beacon on an ordinary host, the same on a critical host, a
+benign vulnerability scanner) vary with the seed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from windtunnel.orchestrator import (
@@ -45,16 +46,17 @@ from windtunnel.orchestrator import (
 from windtunnel.orchestrator.validation import check_choice
 from windtunnel.simulators import Sim
 from windtunnel.simulators.faults import FaultPlan
-from windtunnel.simulators.humans import DEFAULT_APPROVERS, HumanProfile, SimulatedHuman
+from windtunnel.simulators.humans import DEFAULT_APPROVERS, Human, HumanProfile, Review, SimulatedHuman
 from windtunnel.simulators.injection import FaultInjector
+from windtunnel.simulators.model import SimulatedModel
+from windtunnel.simulators.profiles import DEFAULT_TIERS, TierProfile
 from windtunnel.simulators.soc_tools import soc_tools
-from windtunnel.simulators.tiers import DEFAULT_TIERS, SimulatedModel, TierProfile
 from windtunnel.simulators.world import ActionRef, Alert, Host, IpInfo, LogEvent, Process, Truth, User, World
 
 __all__ = [
     "CASE_TEMPLATES",
     "INVESTIGATION_BUDGET",
-    "PLAYBOOK",
+    "VERDICTS",
     "AnalystPlaybook",
     "CaseTemplate",
     "Investigation",
@@ -73,11 +75,27 @@ INVESTIGATION_BUDGET = Budget(max_steps=30, max_duration=4 * 3600.0)
 _REVIEW_TIMEOUT = 2 * 3600.0  # a human who has not answered in two hours is treated as absent
 
 
-class AnalystPlaybook:
-    """What a competent analyst does: the read tools per state, and the right call."""
+VERDICTS = ("malicious", "benign")
+"""The options a human reviewer of an escalated alert chooses from."""
 
-    def calls(self, state: str, alert: Alert) -> list[tuple[str, dict[str, Any]]]:
-        """The read-tool calls to make in ``state`` for ``alert``."""
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnalystPlaybook:
+    """What a competent analyst does for one alert: the read tools per state, and the right call.
+
+    Example:
+        >>> case = make_case(0, "c2_beacon")
+        >>> playbook = AnalystPlaybook(alert=case.alert, truth=case.truth)
+        >>> playbook.right_choice("triage", ["close", "investigate"])
+        'investigate'
+    """
+
+    alert: Alert
+    truth: Truth = field(repr=False)
+
+    def calls(self, state: str) -> list[tuple[str, dict[str, Any]]]:
+        """The read-tool calls to make in ``state`` for the alert."""
+        alert = self.alert
         if state == "triage":
             return [
                 ("siem_search", {"query": "", "ip": alert.dst_ip, "hours": 24}),
@@ -93,8 +111,9 @@ class AnalystPlaybook:
             return calls
         return []
 
-    def right_choice(self, state: str, allowed: Sequence[str], truth: Truth) -> str:
+    def right_choice(self, state: str, allowed: Sequence[str]) -> str:
         """The next state the truth calls for."""
+        truth = self.truth
         if truth.verdict == "benign":
             choice = "close"
         elif state == "triage":
@@ -102,9 +121,6 @@ class AnalystPlaybook:
         else:
             choice = "escalate" if truth.needs_human else "contain"
         return choice if choice in allowed else sorted(allowed)[0]
-
-
-PLAYBOOK = AnalystPlaybook()
 
 
 @dataclass(slots=True, kw_only=True)
@@ -230,7 +246,7 @@ def investigation_workflow(
     models: dict[str, Model],
     tiers: dict[str, str],
     tools: ToolRegistry,
-    human: Any,
+    human: Human,
     ladder: Ladder | None = None,
 ) -> Workflow:
     """The workflow for ``case``; ``models`` and ``tiers`` map 'triage' and 'investigate'
@@ -288,7 +304,9 @@ def investigation_workflow(
         proposal = "malicious" if ctx.data.get("contained") or alert.severity != "medium" else "benign"
         try:
             async with asyncio.timeout(_REVIEW_TIMEOUT):
-                decision = await human.review(proposal=proposal, truth=case.truth)
+                decision = await human.review(
+                    Review(proposal=proposal, options=VERDICTS, right=case.truth.verdict)
+                )
         except TimeoutError:
             # Fail-safe: nobody answered, so take no action and leave the case open to people.
             return Outcome(next="escalated", data={"human": "no answer", "fail_safe": "no action"})
@@ -301,8 +319,8 @@ def investigation_workflow(
             next="escalated",
             confidence=1.0,
             data={
-                "human": decision.decision,
-                "human_verdict": decision.verdict,
+                "human": "approve" if decision.choice == proposal else "reject",
+                "human_verdict": decision.choice,
                 "human_correct": decision.correct,
                 "review_minutes": decision.review_minutes,
             },
@@ -375,7 +393,7 @@ def run_investigation(
             check_choice("case", case, CASE_TEMPLATES, alternative="an InvestigationCase")
         case = make_case(seed, case)
     plan = plan or FaultPlan()
-    injector = FaultInjector(plan, rng=sim.rng)
+    injector = FaultInjector(plan, seed=sim.seed)
     investigating = _profile(tier, name="tier") if not ladder else _profile(ladder[0][0], name="ladder[0]")
     profiles = {
         "triage": investigating if triage_tier is None else _profile(triage_tier, name="triage_tier"),
@@ -389,13 +407,14 @@ def run_investigation(
         humans=[(approver or DEFAULT_APPROVERS["oncall"]).name],
     )
     findings: dict[str, float] = {}  # the evidence the run has seen, shared by its models
+    playbook = AnalystPlaybook(alert=case.alert, truth=case.truth)
 
     def model_for(state: str, profile: TierProfile) -> Model:
         model: Model = SimulatedModel(
             profile,
-            alert=case.alert,
-            truth=case.truth,
-            playbook=PLAYBOOK,
+            playbook=playbook,
+            difficulty=case.truth.difficulty,
+            evidence=case.truth.evidence,
             rng=sim.rng(f"model/{state}/{profile.name}"),
             findings=findings,
         )

@@ -1,5 +1,6 @@
 """Everything fake: the virtual clock, seeded random streams and ids; the SOC world
-and its tools; fault plans and their injector; simulated model tiers and human
+and its tools (moving to their domain); fault plans, the registry of fault kinds
+and their injector; the evidence codec; simulated model tiers and human
 approvers; scripted models; and Anthropic's Messages API served offline for the
 real SDK.
 
@@ -10,23 +11,46 @@ takes about a second to import.
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
-from .faults import Fault, FaultKind, FaultPlan, Trigger
-from .humans import DEFAULT_APPROVERS, HumanDecision, HumanProfile, SimulatedHuman
-from .injection import FaultInjector, SimulatedCrash
+from .evidence import PARTIAL_STRENGTH
+from .fault_kinds import (
+    ConflictingActor,
+    Crash,
+    EmptyResult,
+    Error,
+    HallucinatedToolCall,
+    HumanAbsent,
+    HumanSlow,
+    HumanWrong,
+    LatencySpike,
+    MalformedArguments,
+    Overloaded,
+    PartialResult,
+    RateLimit,
+    SilentFailure,
+    SimulatedCrash,
+    StaleRead,
+    StaleWorld,
+    Timeout,
+)
+from .faults import (
+    Family,
+    Fault,
+    FaultBehaviour,
+    FaultPlan,
+    Hit,
+    ToolCall,
+    Trigger,
+    fault_kinds,
+    register_fault_kind,
+)
+from .humans import DEFAULT_APPROVERS, Human, HumanDecision, HumanProfile, Review, SimulatedHuman
+from .injection import FaultCounts, FaultInjector
 from .loop import DeadlockError, HorizonError, VirtualLoop
+from .model import HALLUCINATED_TOOLS, MAX_ATTEMPTS, Playbook, SimulatedModel
+from .profiles import DEFAULT_TIERS, LogNormal, TierProfile, derive_tier
 from .scripted import ScriptedModel, ScriptError, ScriptStep, respond, submit, tool_call
 from .sim import DEFAULT_HORIZON, Sim, derive_seed
 from .soc_tools import DEFAULT_LATENCY, READ_TOOLS, SIEM_LIMIT, WRITE_TOOLS, Latency, soc_tools
-from .tiers import (
-    DEFAULT_TIERS,
-    HALLUCINATED_TOOLS,
-    MAX_ATTEMPTS,
-    LogNormal,
-    Playbook,
-    SimulatedModel,
-    TierProfile,
-    derive_tier,
-)
 from .world import ActionRef, Alert, Host, IpInfo, LogEvent, Process, Ticket, Truth, User, World
 
 if _TYPE_CHECKING:
@@ -75,6 +99,7 @@ __all__ = [
     "HALLUCINATED_TOOLS",
     "HTTP_FAULT_KINDS",
     "MAX_ATTEMPTS",
+    "PARTIAL_STRENGTH",
     "READ_TOOLS",
     "SIEM_LIMIT",
     "WRITE_TOOLS",
@@ -82,34 +107,57 @@ __all__ = [
     "Alert",
     "Attempt",
     "AttemptPlan",
+    "ConflictingActor",
+    "Crash",
     "DeadlockError",
+    "EmptyResult",
+    "Error",
     "FakeAPIError",
     "FakeMessagesAPI",
+    "Family",
     "Fault",
+    "FaultBehaviour",
+    "FaultCounts",
     "FaultInjector",
-    "FaultKind",
     "FaultPlan",
+    "HallucinatedToolCall",
+    "Hit",
     "HorizonError",
     "Host",
     "HttpFault",
     "HttpFaultKind",
+    "Human",
+    "HumanAbsent",
     "HumanDecision",
     "HumanProfile",
+    "HumanSlow",
+    "HumanWrong",
     "IpInfo",
     "Latency",
+    "LatencySpike",
     "LogEvent",
     "LogNormal",
+    "MalformedArguments",
+    "Overloaded",
+    "PartialResult",
     "Playbook",
     "Process",
+    "RateLimit",
+    "Review",
     "ScriptError",
     "ScriptStep",
     "ScriptedModel",
+    "SilentFailure",
     "Sim",
     "SimulatedCrash",
     "SimulatedHuman",
     "SimulatedModel",
+    "StaleRead",
+    "StaleWorld",
     "Ticket",
     "TierProfile",
+    "Timeout",
+    "ToolCall",
     "Trigger",
     "Truth",
     "User",
@@ -117,6 +165,8 @@ __all__ = [
     "World",
     "derive_seed",
     "derive_tier",
+    "fault_kinds",
+    "register_fault_kind",
     "respond",
     "soc_tools",
     "submit",

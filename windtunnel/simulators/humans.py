@@ -1,9 +1,12 @@
 """Simulated human approvers: slow, sometimes absent, sometimes wrong, and paid by the minute.
 
-A :class:`SimulatedHuman` reviews a proposed verdict: it waits for its next
-availability window (time 0 of the simulation is midnight of day 0), then for its
-response time, then approves the proposal if its own judgement agrees with it.
-Its judgement matches the truth with the profile's accuracy. What a review costs
+A :class:`SimulatedHuman` answers a :class:`Review`: a proposal and the options to
+choose from, one of them right (known to the simulation only). It waits for its
+next availability window (time 0 of the simulation is midnight of day 0), then
+for its response time, then picks the right option with the profile's accuracy,
+another one otherwise. A workflow approves its proposal when the human's choice
+is the proposal. Anything with the same ``review`` satisfies :class:`Human`, the
+fault injector's wrapper included. What a review costs
 is the reviewer's effort (``review_minutes``), not the time the request waited. A
 response that runs past the end of a window still comes: the human finishes what
 they started.
@@ -15,7 +18,7 @@ ASSUMPTIONS, not measurements. :data:`DEFAULT_APPROVERS`:
 | oncall   | 24 h       | 15 min            | 0.95     | $1.5/min  | 8 min                  |
 | lead     | 09-17 h    | 45 min            | 0.98     | $2.5/min  | 15 min                 |
 
-The on-call analyst answers fast at any hour (a paged SOC analyst, ~$90/h
+The on-call engineer answers fast at any hour (a paged engineer or analyst, ~$90/h
 loaded); the day-shift lead is more often right but only in office hours and
 after a queue (~$150/h loaded).
 """
@@ -25,17 +28,16 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
-from typing import Literal
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from windtunnel.orchestrator.errors import InvalidArgument
 from windtunnel.orchestrator.validation import check_choice
 
-from .tiers import LogNormal
-from .world import Truth, Verdict
+from .profiles import LogNormal
 
-__all__ = ["DAY", "DEFAULT_APPROVERS", "HumanDecision", "HumanProfile", "SimulatedHuman"]
+__all__ = ["DAY", "DEFAULT_APPROVERS", "Human", "HumanDecision", "HumanProfile", "Review", "SimulatedHuman"]
 
 DAY = 24 * 3600.0
 """Simulated seconds in a day."""
@@ -59,7 +61,7 @@ class HumanProfile(BaseModel):
     availability: tuple[tuple[float, float], ...] = Field(
         (), description="Daily windows (start hour, end hour) in simulated time of day; empty: always."
     )
-    accuracy: float = Field(ge=0, le=1, description="Probability that the human's verdict is the true one.")
+    accuracy: float = Field(ge=0, le=1, description="Probability that the human picks the right option.")
     cost_per_minute: float = Field(ge=0, description="USD per minute of review effort.")
     review_minutes: LogNormal = Field(description="Minutes of actual review effort: what is charged.")
 
@@ -89,14 +91,35 @@ class HumanProfile(BaseModel):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HumanDecision:
-    """What a human decided on a proposal, how long it took and what it cost."""
+class Review:
+    """What a human is asked: a proposal, the options, and (for the simulation only) the right one.
 
-    decision: Literal["approve", "reject"]
-    verdict: Verdict
-    """The verdict as the human judges it."""
+    Example:
+        >>> Review(proposal="rollback", options=("rollback", "leave"), right="rollback").options
+        ('rollback', 'leave')
+    """
+
+    proposal: str
+    """What the workflow proposes; usually one of the options."""
+    options: tuple[str, ...]
+    """What the human may choose from; at least one."""
+    right: str
+    """The right option, known to the simulation only: a real human would not be told."""
+
+    def __post_init__(self) -> None:
+        if not self.options:
+            raise InvalidArgument("options=() must list at least one option")
+        check_choice("right", self.right, self.options)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HumanDecision:
+    """What a human chose on a review, how long it took and what it cost."""
+
+    choice: str
+    """The option the human picked."""
     correct: bool
-    """Whether the human's verdict is the true one (and so whether the decision is right)."""
+    """Whether ``choice`` is the review's right option."""
     waited: float
     """Simulated seconds from the request to the answer."""
     review_minutes: float
@@ -105,13 +128,22 @@ class HumanDecision:
     approver: str
 
 
+class Human(Protocol):
+    """Who answers reviews: a :class:`SimulatedHuman`, the fault injector's wrapper, a test double."""
+
+    async def review(self, request: Review) -> HumanDecision:
+        """Answer ``request``, in the run's (simulated) time."""
+        ...
+
+
 class SimulatedHuman:
-    """An approver that answers a proposed verdict in simulated time.
+    """An approver that answers a review in simulated time.
 
     Example::
 
         human = SimulatedHuman(DEFAULT_APPROVERS["oncall"], rng=sim.rng("humans/oncall"))
-        decision = await human.review(proposal="malicious", truth=truth)
+        decision = await human.review(Review(proposal="rollback", options=("rollback", "leave"),
+                                             right="rollback"))
     """
 
     def __init__(self, profile: HumanProfile, *, rng: random.Random) -> None:
@@ -130,29 +162,27 @@ class SimulatedHuman:
     def __repr__(self) -> str:
         return f"SimulatedHuman({self.profile.name!r})"
 
-    async def review(self, *, proposal: Verdict, truth: Truth) -> HumanDecision:
-        """Wait for the human, then approve ``proposal`` iff the human's verdict agrees with it.
-
-        Raises:
-            InvalidArgument: when ``proposal`` is not ``"malicious"`` or ``"benign"``.
-        """
-        check_choice("proposal", proposal, ("malicious", "benign"))
+    async def review(self, request: Review) -> HumanDecision:
+        """Wait for the human, then pick the right option with the profile's accuracy, another otherwise."""
         profile, rng = self.profile, self.rng
         # Every draw before the first wait, so that reviews running side by side on
         # one stream draw in the order they were asked, not the order they finish.
         response = profile.response_time.draw(rng) * 60
         minutes = profile.review_minutes.draw(rng)
-        correct = rng.random() < profile.accuracy
+        draw = rng.random()
+        others = [option for option in request.options if option != request.right]
+        choice = request.right
+        if draw >= profile.accuracy and others:
+            # The same draw picks the wrong option, so the number of options never
+            # shifts the stream for the reviews that follow.
+            share = (draw - profile.accuracy) / (1.0 - profile.accuracy)
+            choice = others[min(len(others) - 1, int(share * len(others)))]
         loop = asyncio.get_running_loop()
         asked = loop.time()
         await asyncio.sleep(profile.next_available(asked) - asked + response)
-        verdict: Verdict = (
-            truth.verdict if correct else ("benign" if truth.verdict == "malicious" else "malicious")
-        )
         return HumanDecision(
-            decision="approve" if verdict == proposal else "reject",
-            verdict=verdict,
-            correct=correct,
+            choice=choice,
+            correct=choice == request.right,
             waited=loop.time() - asked,
             review_minutes=minutes,
             cost=minutes * profile.cost_per_minute,
@@ -177,4 +207,4 @@ DEFAULT_APPROVERS: dict[str, HumanProfile] = {
         review_minutes=LogNormal(median=15, sigma=0.5),
     ),
 }
-"""An on-call analyst and a day-shift lead, as in the module docstring: assumptions."""
+"""An on-call engineer and a day-shift lead, as in the module docstring: assumptions."""

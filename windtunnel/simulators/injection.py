@@ -4,19 +4,28 @@ It wraps them so that the orchestrator never knows, and records every fault that
 fires as a ``fault_injected`` event with the fault's id (in the step it fired in),
 so that an outcome can always be tied to the faults behind it. As a trace sink it
 also sees the run's events: for ``after`` triggers, and to stop a run dead at a
-planned crash.
+planned crash. What each kind does is registered beside its model
+(:mod:`~windtunnel.simulators.fault_kinds`); the injector only decides when.
+
+Each fault decides alone: whether it fires on an opportunity comes from a hash of
+(seed, fault id, target, opportunity number), never from a shared random stream,
+so removing a fault from a plan leaves every other fault's decisions unchanged.
+Every fault aimed at a target counts each of its calls as an opportunity.
 
 A plan is validated on its own, without the world it will meet; before a run,
-:meth:`FaultInjector.check_targets` checks that each of its faults can fire there:
-that the tool, tier or human it targets is in the run.
+:meth:`FaultInjector.check_targets` checks that each of its faults can fire there.
+A fault whose kind cannot act where it is aimed (a conflicting actor on a tool
+without a compensation) is recorded in :attr:`FaultInjector.not_applicable`,
+never counted as fired; :meth:`FaultInjector.counts` gives, per fault, its
+opportunities, firings and whether it was not applicable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import random
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from windtunnel.orchestrator import (
@@ -32,19 +41,26 @@ from windtunnel.orchestrator import (
 )
 from windtunnel.orchestrator.validation import check_choice, reason
 
-from .faults import API_KINDS, HUMAN_KINDS, MODEL_KINDS, TOOL_KINDS, WRITE_KINDS, Fault, FaultPlan
-from .tiers import HALLUCINATED_TOOLS
-from .world import World
+from .fault_kinds import SimulatedCrash
+from .faults import Fault, FaultPlan, Hit, ToolCall, behaviour_of
+from .humans import Human, HumanDecision, Review
+from .sim import derive_seed
 
-__all__ = ["FaultInjector", "SimulatedCrash"]
+__all__ = ["FaultCounts", "FaultInjector", "SimulatedCrash"]
+
+_TOOLS = frozenset({"tool", "write"})
 
 
-class SimulatedCrash(BaseException):
-    """The run was stopped dead by a ``crash`` fault, as a killed process would be.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultCounts:
+    """How one fault of a plan fared in a run."""
 
-    Like ``SystemExit``, a ``BaseException``: no handler's ``except Exception``, no
-    tool retry and no error policy may catch a process's death.
-    """
+    opportunities: int
+    """Calls (or transitions) of its target it could have fired on."""
+    fired: int
+    """Opportunities its trigger fired on (it then acts, unless a fault around it ends the call first)."""
+    not_applicable: str | None
+    """Why its kind cannot act where it is aimed, or None: then it never fires."""
 
 
 class FaultInjector:
@@ -52,21 +68,33 @@ class FaultInjector:
 
     Args:
         plan: the faults.
-        rng: the simulation's named streams (``sim.rng``); fault ``f`` draws from
-            ``faults/<f.id>``, so faults never shift each other's draws.
+        seed: the simulation's seed (``sim.seed``); with each fault's id, target and
+            opportunity number it decides every firing.
+
+    Example::
+
+        injector = FaultInjector(plan, seed=sim.seed)
+        tools = injector.tools(registry, world=world)
     """
 
-    def __init__(self, plan: FaultPlan, *, rng: Callable[[str], random.Random]) -> None:
+    def __init__(self, plan: FaultPlan, *, seed: int) -> None:
         self.plan = plan
-        self._rng = rng
+        self.seed = seed
         self._opportunities: dict[str, int] = {}
         self._fired: dict[str, int] = {}
         self._seen: set[str] = set()
         self._transitions: dict[str, int] = {}
         self.log: list[tuple[str, str, str]] = []
         """(fault id, kind, detail) of every fault that fired, in order."""
+        self.not_applicable: list[tuple[str, str, str]] = []
+        """(fault id, kind, why) of every fault that cannot act where it is aimed."""
 
     # -- deciding ---------------------------------------------------------------------
+
+    def _uniform(self, fault: Fault, occurrence: int, salt: str = "") -> float:
+        """A number in [0, 1) that only the seed, the fault, the occurrence and ``salt`` decide."""
+        name = f"fault\x00{fault.id}\x00{fault.target}\x00{occurrence}\x00{salt}"
+        return derive_seed(self.seed, name) / 2.0**64
 
     def _fires(self, fault: Fault) -> bool:
         """Count one opportunity for ``fault``; True when its trigger fires on it."""
@@ -82,13 +110,19 @@ class FaultInjector:
                 return False
         if trigger.after is not None and trigger.after not in self._seen:
             return False
-        if (
-            trigger.probability is not None
-            and self._rng(f"faults/{fault.id}").random() >= trigger.probability
-        ):
+        if trigger.probability is not None and self._uniform(fault, count) >= trigger.probability:
             return False
         self._fired[fault.id] = self._fired.get(fault.id, 0) + 1
         return True
+
+    def _hit(self, fault: Fault) -> Hit:
+        occurrence = self._opportunities.get(fault.id, 0)
+        return Hit(
+            fault=fault,
+            occurrence=occurrence,
+            record=lambda detail: self._record(fault, detail),
+            uniform=lambda salt: self._uniform(fault, occurrence, salt),
+        )
 
     def _record(self, fault: Fault, detail: str) -> None:
         self.log.append((fault.id, fault.kind, detail))
@@ -97,6 +131,22 @@ class FaultInjector:
             ctx.emit(
                 "fault_injected", fault_id=fault.id, fault_kind=fault.kind, target=fault.target, detail=detail
             )
+
+    def _not_applicable(self, fault: Fault, why: str) -> None:
+        if all(entry[0] != fault.id for entry in self.not_applicable):
+            self.not_applicable.append((fault.id, fault.kind, why))
+
+    def counts(self) -> dict[str, FaultCounts]:
+        """Per fault id of the plan: its opportunities, firings, and why it is not applicable."""
+        why = {fault_id: reason_ for fault_id, _, reason_ in self.not_applicable}
+        return {
+            fault.id: FaultCounts(
+                opportunities=self._opportunities.get(fault.id, 0),
+                fired=self._fired.get(fault.id, 0),
+                not_applicable=why.get(fault.id),
+            )
+            for fault in self.plan.faults
+        }
 
     # -- targets ----------------------------------------------------------------------
 
@@ -122,8 +172,9 @@ class FaultInjector:
         problems: list[tuple[str, str]] = []
         reads = sorted(f"tool:{tool.name}" for tool in tools if tool.kind != "write")
         for fault in self.plan.faults:
-            if fault.kind in WRITE_KINDS:
-                family, valid = "write tools", sorted(f"tool:{t.name}" for t in tools if t.kind == "write")
+            family = fault.family
+            if family == "write":
+                noun, valid = "write tools", sorted(f"tool:{t.name}" for t in tools if t.kind == "write")
                 if fault.target in reads and valid:
                     problems.append(
                         (
@@ -133,126 +184,96 @@ class FaultInjector:
                         )
                     )
                     continue
-            elif fault.kind in TOOL_KINDS:
-                family, valid = "tools", [f"tool:{tool.name}" for tool in tools]
-            elif fault.kind in MODEL_KINDS | API_KINDS and tiers is not None:
-                family, valid = "tiers", [f"tier:{tier}" for tier in tiers]
-            elif fault.kind in HUMAN_KINDS and humans is not None:
-                family, valid = "humans", ["humans"] if humans else []
+            elif family == "tool":
+                noun, valid = "tools", [f"tool:{tool.name}" for tool in tools]
+            elif family in ("tier", "api") and tiers is not None:
+                noun, valid = "tiers", [f"tier:{tier}" for tier in tiers]
+            elif family == "humans" and humans is not None:
+                noun, valid = "humans", ["humans"] if humans else []
             else:
                 continue  # a crash (every run has transitions to stop at), or a family not checked
             if not valid:
-                problems.append((fault.id, f"target={fault.target!r}, and this run has no {family}"))
+                problems.append((fault.id, f"target={fault.target!r}, and this run has no {noun}"))
             elif problem := reason(check_choice, "target", fault.target, sorted(set(valid))):
                 problems.append((fault.id, problem))
         return problems
 
     # -- tools ------------------------------------------------------------------------
 
-    def tools(self, registry: ToolRegistry, *, world: World | None = None) -> ToolRegistry:
+    def tools(self, registry: ToolRegistry, *, world: Any | None = None) -> ToolRegistry:
         """A copy of ``registry`` whose targeted tools misbehave as planned.
 
+        A fault whose kind cannot act on its tool (see :attr:`not_applicable`) is left out.
+
         Raises:
-            InvalidArgument: for a fault aimed at a tool the registry lacks, a write-only
-                fault aimed at a read tool, or a stale read without ``world``.
+            InvalidArgument: for a fault aimed at a tool the registry lacks, or a
+                write-only fault aimed at a read tool.
         """
         _refuse(self._unreachable(list(registry), tiers=None, humans=None))
-        for fault in self.plan.faults:
-            if fault.kind == "stale_read" and world is None:
-                raise InvalidArgument(
-                    f"fault {fault.id!r}: a stale read needs world=; call tools(registry, world=world)"
-                )
         return ToolRegistry(self._wrap_tool(tool, world) for tool in registry)
 
-    def _wrap_tool(self, tool: Tool, world: World | None) -> Tool:
-        faults = self.plan.targeting(f"tool:{tool.name}")
+    def _wrap_tool(self, tool: Tool, world: Any | None) -> Tool:
+        faults = []
+        for fault in self.plan.targeting(f"tool:{tool.name}", _TOOLS):
+            check = behaviour_of(fault.kind).not_applicable
+            why = None if check is None else check(fault, ToolCall(tool=tool, world=world))
+            if why is None:
+                faults.append(fault)
+            else:
+                self._not_applicable(fault, why)
         if not faults:
             return tool
         inner = tool.fn
-        action = tool.action
 
         async def call(args: Any) -> Any:
-            for fault in faults:
-                if not self._fires(fault):
-                    continue
-                kind = fault.kind
-                if kind == "timeout":
-                    self._record(fault, f"{tool.name} hangs")
-                    await asyncio.Event().wait()
-                elif kind == "latency_spike":
-                    self._record(fault, f"{tool.name} {fault.seconds:g}s slower")
-                    await asyncio.sleep(fault.seconds or 0.0)
-                elif kind == "error":
-                    self._record(fault, f"{tool.name} raises: {fault.message}")
-                    raise ConnectionError(fault.message)
-                elif kind == "empty_result":
-                    self._record(fault, f"{tool.name} answers empty")
-                    return _empty(await inner(args))
-                elif kind == "partial_result":
-                    self._record(fault, f"{tool.name} answers {fault.fraction:.0%} of its result")
-                    return _partial(await inner(args), fault.fraction)
-                elif kind == "silent_failure":
-                    self._record(fault, f"{tool.name} acknowledged, not applied")
-                    return {"status": "ok"}
-                elif kind == "stale_read" and world is not None:
-                    since = len(world.changes)
-                    result = await inner(args)
-                    until = asyncio.get_running_loop().time() + (fault.seconds or 0.0)
-                    count = world.make_stale(since, until=until)
-                    self._record(
-                        fault, f"{count} change(s) by {tool.name} unseen by readers until t={until:g}s"
-                    )
-                    return result
-                elif kind == "conflicting_actor" and action is not None and action.compensate is not None:
-                    result = await inner(args)
-                    undo = action.compensate
-                    delay = fault.seconds or 0.0
-                    self._record(
-                        fault,
-                        f"another actor does {action.opposite or 'the opposite'} on {action.resource(args)} "
-                        f"{delay:g}s after {tool.name}",
-                    )
-                    if delay:
-                        _later(delay, undo, args)
-                    else:
-                        await undo(args)
-                    return result
-            return await inner(args)
+            # Every fault decides first (each counts this call), then the firing ones
+            # wrap the call in plan order: the first is outermost.
+            firing = [fault for fault in faults if self._fires(fault)]
+            proceed: Callable[[Any], Awaitable[Any]] = inner
+            for fault in reversed(firing):
+                proceed = self._tool_layer(fault, tool, world, proceed)
+            return await proceed(args)
 
         return dataclasses.replace(tool, fn=call)
+
+    def _tool_layer(
+        self, fault: Fault, tool: Tool, world: Any | None, proceed: Callable[[Any], Awaitable[Any]]
+    ) -> Callable[[Any], Awaitable[Any]]:
+        apply = behaviour_of(fault.kind).apply
+        hit = self._hit(fault)
+
+        async def layer(args: Any) -> Any:
+            return await apply(hit, ToolCall(tool=tool, world=world, args=args, proceed=proceed))
+
+        return layer
 
     # -- models -----------------------------------------------------------------------
 
     def model(self, model: Model, *, tier: str) -> Model:
-        """``model`` with the plan's hallucination and malformed-argument faults for ``tier``."""
-        faults = self.plan.targeting(f"tier:{tier}", MODEL_KINDS)
+        """``model`` with the plan's faults of ``tier``'s tool calls (hallucinated, malformed)."""
+        faults = self.plan.targeting(f"tier:{tier}", frozenset({"tier"}))
         return model if not faults else _FaultyModel(model, faults, self)
 
     def api_plan(self, tier: str) -> Callable[[int, Any], Any]:
         """The fake Messages API's per-attempt plan for ``tier``'s rate-limit and overload faults."""
-        faults = self.plan.targeting(f"tier:{tier}", API_KINDS)
+        faults = self.plan.targeting(f"tier:{tier}", frozenset({"api"}))
 
         def decide(number: int, request: Any) -> Any:
-            from .fake_api import HttpFault  # loads the SDK: only for plans that need it
-
-            for fault in faults:
-                if self._fires(fault):
-                    self._record(fault, f"HTTP attempt {number} answered {fault.kind}")
-                    if fault.kind == "rate_limit":
-                        return HttpFault(kind="rate_limit", retry_after=fault.retry_after)
-                    return HttpFault(kind="overloaded")
+            firing = [fault for fault in faults if self._fires(fault)]
+            for fault in firing:
+                return behaviour_of(fault.kind).apply(self._hit(fault), number)
             return None
 
         return decide
 
     def api_tiers(self) -> set[str]:
         """Tiers whose faults need the fake Messages API (rate limits, overload)."""
-        return {f.target.partition(":")[2] for f in self.plan.faults if f.kind in API_KINDS}
+        return {f.target.partition(":")[2] for f in self.plan.faults if f.family == "api"}
 
     # -- humans -----------------------------------------------------------------------
 
-    def human(self, human: Any) -> Any:
-        """``human`` with the plan's slow, absent and wrong faults."""
+    def human(self, human: Human) -> Human:
+        """``human`` with the plan's faults of the approvers (slow, absent, wrong)."""
         faults = self.plan.targeting("humans")
         return human if not faults else _FaultyHuman(human, faults, self)
 
@@ -260,8 +281,8 @@ class FaultInjector:
 
     @property
     def observes(self) -> bool:
-        """Whether the injector must see the trace (as a sink): for crashes and ``after`` triggers."""
-        return any(f.kind == "crash" or f.trigger.after is not None for f in self.plan.faults)
+        """Whether the injector must see the trace (as a sink): for run faults and ``after`` triggers."""
+        return any(f.family == "run" or f.trigger.after is not None for f in self.plan.faults)
 
     def write(self, event: EventBase) -> None:
         """Trace sink: note the event's kind; stop the run dead at a planned crash."""
@@ -270,12 +291,12 @@ class FaultInjector:
         if kind != "transition":
             return
         count = self._transitions[event.run_id] = self._transitions.get(event.run_id, 0) + 1
-        for fault in self.plan.targeting("run", frozenset({"crash"})):
-            if fault.at_transition == count and self._fires(fault):
-                self._record(fault, f"run {event.run_id} killed at transition {count}")
-                raise SimulatedCrash(
-                    f"run {event.run_id!r} crashed at transition {count} (fault {fault.id!r})"
-                )
+        for fault in self.plan.targeting("run"):
+            behaviour = behaviour_of(fault.kind)
+            if behaviour.opportunity is not None and not behaviour.opportunity(fault, count):
+                continue
+            if self._fires(fault):
+                behaviour.apply(self._hit(fault), count, event.run_id)
 
     def flush(self) -> None:
         """Nothing buffered."""
@@ -285,7 +306,7 @@ class FaultInjector:
 
 
 class _FaultyModel:
-    """A model whose tool calls are sometimes hallucinated or mangled."""
+    """A model whose tool calls are sometimes rewritten by the plan's tier faults."""
 
     def __init__(self, inner: Model, faults: Sequence[Fault], injector: FaultInjector) -> None:
         self._inner = inner
@@ -305,25 +326,17 @@ class _FaultyModel:
         index = uses[0]
         use = content[index]
         assert isinstance(use, ToolUseBlock)
-        for fault in self._faults:
-            if not self._injector._fires(fault):
-                continue
-            if fault.kind == "hallucinated_tool_call":
-                draw = self._injector._rng(f"faults/{fault.id}/name")
-                name = HALLUCINATED_TOOLS[draw.randrange(len(HALLUCINATED_TOOLS))]
-                self._injector._record(fault, f"call of {use.name!r} replaced by a call of {name!r}")
-                use = dataclasses.replace(use, name=name)
-            else:
-                self._injector._record(fault, f"arguments of {use.name!r} mangled")
-                use = dataclasses.replace(use, input=_mangle(use.input))
+        injector = self._injector
+        for fault in [fault for fault in self._faults if injector._fires(fault)]:
+            use = behaviour_of(fault.kind).apply(injector._hit(fault), use)
         content[index] = use
         return dataclasses.replace(response, content=tuple(content))
 
 
 class _FaultyHuman:
-    """A human who is sometimes slow, absent or wrong."""
+    """A human whom the plan's human faults make slow, absent or wrong."""
 
-    def __init__(self, inner: Any, faults: Sequence[Fault], injector: FaultInjector) -> None:
+    def __init__(self, inner: Human, faults: Sequence[Fault], injector: FaultInjector) -> None:
         self._inner = inner
         self._faults = faults
         self._injector = injector
@@ -331,28 +344,23 @@ class _FaultyHuman:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    async def review(self, *, proposal: str, truth: Any) -> Any:
-        wrong = False
-        for fault in self._faults:
-            if not self._injector._fires(fault):
-                continue
-            if fault.kind == "human_absent":
-                self._injector._record(fault, "the approver never answers")
-                await asyncio.Event().wait()
-            elif fault.kind == "human_slow":
-                self._injector._record(fault, f"the approver answers {fault.seconds:g}s late")
-                await asyncio.sleep(fault.seconds or 0.0)
-            else:
-                self._injector._record(fault, "the approver decides wrongly")
-                wrong = True
-        decision = await self._inner.review(proposal=proposal, truth=truth)
-        if wrong and decision.correct:
-            flipped = "reject" if decision.decision == "approve" else "approve"
-            verdict = "benign" if decision.verdict == "malicious" else "malicious"
-            decision = dataclasses.replace(
-                decision, decision=flipped, verdict=verdict, correct=not decision.correct
-            )
+    async def review(self, request: Review) -> HumanDecision:
+        injector = self._injector
+        firing = [fault for fault in self._faults if injector._fires(fault)]
+        proceed: Callable[[Review], Awaitable[HumanDecision]] = self._inner.review
+        for fault in reversed(firing):
+            proceed = _human_layer(behaviour_of(fault.kind).apply, injector._hit(fault), proceed)
+        return await proceed(request)
+
+
+def _human_layer(
+    apply: Callable[..., Any], hit: Hit, proceed: Callable[[Review], Awaitable[HumanDecision]]
+) -> Callable[[Review], Awaitable[HumanDecision]]:
+    async def layer(request: Review) -> HumanDecision:
+        decision: HumanDecision = await apply(hit, request, proceed)
         return decision
+
+    return layer
 
 
 def _refuse(problems: Sequence[tuple[str, str]]) -> None:
@@ -364,29 +372,3 @@ def _refuse(problems: Sequence[tuple[str, str]]) -> None:
         lines = [f"{len(problems)} faults can never fire:"]
         lines.extend(f"  - fault {fault_id!r}: {detail}" for fault_id, detail in problems)
         raise InvalidArgument("\n".join(lines))
-
-
-def _later(delay: float, undo: Callable[[Any], Any], args: Any) -> None:
-    """Run ``undo(args)`` ``delay`` simulated seconds from now, as another actor would."""
-    asyncio.get_running_loop().call_later(delay, lambda: asyncio.ensure_future(undo(args)))
-
-
-def _empty(result: Any) -> Any:
-    if isinstance(result, list):
-        return []
-    if isinstance(result, Mapping):
-        return {}
-    return ""
-
-
-def _partial(result: Any, fraction: float) -> Any:
-    if isinstance(result, list):
-        return {"partial": True, "result": result[: int(len(result) * fraction)]}
-    return {"partial": True, "result": result}
-
-
-def _mangle(arguments: Any) -> Any:
-    # Drop every argument the model meant to send and put in one nobody asked for.
-    if isinstance(arguments, Mapping) and arguments:
-        return {"unexpected": next(iter(arguments.values()))}
-    return {"unexpected": True}
