@@ -65,8 +65,8 @@ def test_a_valid_file_loads_and_varies_with_the_seed(tmp_path: Path) -> None:
 
 BROKEN = [
     ("unknown top-level key", VALID.replace("tags:", "tagz:"), 4, "tagz",
-     "unknown key; did you mean 'tags'? valid keys: budget, description, domain, faults, id, input, tags, "
-     "truth, vary, workflow, world"),
+     "unknown key; did you mean 'tags'? (valid keys: budget, description, domain, faults, id, input, tags, "
+     "truth, vary, workflow, world)"),
     ("missing truth field", VALID.replace("  needs_human: false\n", ""), 15, "truth.needs_human",
      "required, missing"),
     ("wrong type", VALID.replace("needs_human: false", "needs_human: maybe"), 16, "truth.needs_human",
@@ -82,19 +82,20 @@ BROKEN = [
      "world.orders.o-2.amount",
      "Input should be a valid number, unable to parse string as a number"),
     ("world key unknown", VALID.replace("o-2: {amount: 40}", "o-2: {amount: 40, refundd: true}"), 11,
-     "world.orders.o-2.refundd", "unknown key; did you mean 'refunded'? valid keys: amount, refunded"),
+     "world.orders.o-2.refundd", "unknown key; did you mean 'refunded'? (valid keys: amount, refunded)"),
     ("input key missing", VALID.replace("  claim: \"order ${order} never arrived\"\n", ""), 12, "input.claim",
      "required, missing"),
     ("fault field", VALID.replace("seconds: 30", "seconds: -1"), 26, "faults[0].seconds",
      "Input should be greater than 0"),
     ("fault trigger key", VALID.replace("seconds: 30", "seconds: 30\n    trigger: {probabilty: 0.5}"), 27,
-     "faults[0].trigger.probabilty", "unknown key; did you mean 'probability'? valid keys: after, nth, "
-     "probability, times, window"),
+     "faults[0].trigger.probabilty", "unknown key; did you mean 'probability'? (valid keys: after, nth, "
+     "probability, times, window)"),
     ("fault on a missing tool", VALID.replace('"tool:order_lookup"', '"tool:order_lokup"'), 25,
      "faults[0].target",
      "unknown target 'tool:order_lokup'; did you mean 'tool:order_lookup'? (choose one of humans, run, "
      "tool:order_lookup, tool:refund)"),
-    ("write fault on a read tool", VALID.replace("kind: latency_spike", "kind: silent_failure"), 25,
+    ("write fault on a read tool",
+     VALID.replace("kind: latency_spike", "kind: silent_failure").replace("    seconds: 30\n", ""), 25,
      "faults[0].target", "kind 'silent_failure' needs a write tool; write tools: ['refund']"),
     ("action on a read tool", VALID.replace("- tool: refund", "- tool: order_lookup"), 19,
      "truth.required_actions[0].tool", "'order_lookup' is not a write tool of domain 'shop' (choose one of "
@@ -166,7 +167,7 @@ def test_duplicate_ids_and_missing_files_are_problems(tmp_path: Path) -> None:
 def test_a_scenario_round_trips_through_yaml_and_json(tmp_path: Path) -> None:
     [loaded] = load_file(write(tmp_path, VALID))
     scenario = loaded.scenario
-    dumped = scenario.model_dump(mode="json", exclude_defaults=True)
+    dumped = scenario.model_dump(mode="json", exclude_unset=True)
     yaml_file = tmp_path / "out.yaml"
     with yaml_file.open("w") as out:
         YAML(typ="safe").dump(dumped, out)

@@ -248,17 +248,10 @@ def _one(
                     exc, file=file, node=node, data=getattr(scenario, section), model=model, prefix=(section,)
                 )
             )
-    try:
-        plan = FaultPlan.model_validate({"faults": scenario.faults})
-    except ValidationError as exc:
-        problems.extend(
-            problems_from(exc, file=file, node=node, data={"faults": scenario.faults}, model=FaultPlan)
-        )
-        plan = None
     if problems:
         return None, problems
     case = resolve(scenario, domain, seed=0)
-    _check_references(scenario, domain, case, plan, problem)
+    _check_references(scenario, domain, case, scenario.plan, problem)
     for loc, message in domain.check(case):
         problem(loc, message)
     return (
@@ -266,15 +259,13 @@ def _one(
     ), problems
 
 
-def _check_references(
-    scenario: Scenario, domain: Domain, case: Case, plan: FaultPlan | None, problem: Any
-) -> None:
+def _check_references(scenario: Scenario, domain: Domain, case: Case, plan: FaultPlan, problem: Any) -> None:
     """Everything the scenario names exists in its domain."""
     registry = domain.tools(case.world, Sim(seed=0))
     writes = {tool.name: tool for tool in registry if tool.action is not None}
     reads = sorted(tool.name for tool in registry if tool.action is None)
     targets = sorted({*(f"tool:{name}" for name in registry.names), *domain.humans, "run"})
-    for index, fault in enumerate(plan.faults if plan is not None else ()):
+    for index, fault in enumerate(plan.faults):
         kind, target = fault.kind, fault.target
         if target.startswith("tier:"):
             continue  # tiers come from the experiment's configs, not the scenario

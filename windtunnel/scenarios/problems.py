@@ -183,4 +183,4 @@ def _suggestion(key: str, keys: Sequence[str]) -> str:
         return ""
     close = difflib.get_close_matches(key, keys, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"{hint} valid keys: {', '.join(sorted(keys))}"
+    return f"{hint} (valid keys: {', '.join(sorted(keys))})"

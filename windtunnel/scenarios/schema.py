@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from windtunnel.orchestrator import Budget, InvalidArgument
+from windtunnel.simulators import Fault, FaultPlan
 
 __all__ = ["ActionRef", "Scenario", "Truth", "Vary"]
 
@@ -121,8 +122,21 @@ class Scenario(BaseModel):
         default_factory=dict, description="What the workflow starts on, as the domain's model takes it."
     )
     truth: Truth = Field(description="What a correct run does.")
-    faults: list[dict[str, Any]] = Field(
+    faults: list[Fault] = Field(
         default_factory=list,
         description="The fault plan: each fault with id, kind, target, trigger, parameters.",
     )
     budget: Budget | None = Field(None, description="Limits on the run; the domain's default otherwise.")
+
+    @model_validator(mode="after")
+    def _unique_fault_ids(self) -> Scenario:
+        ids = [fault.id for fault in self.faults]
+        twice = sorted({fault_id for fault_id in ids if ids.count(fault_id) > 1})
+        if twice:
+            raise InvalidArgument(f"fault ids must be unique; repeated: {twice}")
+        return self
+
+    @property
+    def plan(self) -> FaultPlan:
+        """The scenario's faults as a plan."""
+        return FaultPlan(faults=self.faults)
