@@ -7,8 +7,10 @@ the world, the input, the truth and the faults.
 
 from .demo import DEMO_BUDGET, DemoAlert, DemoVariant, DemoWorld, demo_workflow, run_demo
 from .domain import BUILTIN_DOMAINS, Case, Check, Domain, GradeInput, Kit, load_domain
+from .grading import FiredFault, Verdict, grade
 from .loader import LoadedScenario, Suite, load_file, load_suite, resolve, scenario_files, validate
 from .problems import FileProblem, ScenarioError
+from .runner import Play, ScenarioRun, parse_play, run_scenario
 from .schema import ActionRef, Scenario, Truth, Vary
 
 __all__ = [
@@ -22,20 +24,27 @@ __all__ = [
     "DemoWorld",
     "Domain",
     "FileProblem",
+    "FiredFault",
     "GradeInput",
     "Kit",
     "LoadedScenario",
+    "Play",
     "Scenario",
     "ScenarioError",
+    "ScenarioRun",
     "Suite",
     "Truth",
     "Vary",
+    "Verdict",
     "demo_workflow",
+    "grade",
     "load_domain",
     "load_file",
     "load_suite",
+    "parse_play",
     "resolve",
     "run_demo",
+    "run_scenario",
     "scenario_files",
     "validate",
 ]

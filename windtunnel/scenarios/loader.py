@@ -29,7 +29,7 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
-from windtunnel.orchestrator import WindtunnelError
+from windtunnel.orchestrator import InvalidArgument, WindtunnelError
 from windtunnel.simulators import FaultPlan, Sim, derive_seed
 
 from .domain import Case, Domain, load_domain
@@ -162,6 +162,8 @@ def resolve(scenario: Scenario, domain: Domain, *, seed: int) -> Case:
     world = domain.world.model_validate(substitute(scenario.world, values))
     given = domain.input.model_validate(substitute(scenario.input, values))
     truth = type(scenario.truth).model_validate(substitute(scenario.truth.model_dump(), values))
+    if isinstance(truth.difficulty, str):
+        raise InvalidArgument(f"truth.difficulty={truth.difficulty!r} did not resolve to a number")
     rng = random.Random(derive_seed(seed, f"build/{scenario.id}"))
     return domain.build(Case(world=world, input=given, truth=truth), rng)
 

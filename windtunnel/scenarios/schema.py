@@ -25,16 +25,19 @@ Example (YAML)::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from windtunnel.orchestrator import Budget, InvalidArgument
 from windtunnel.simulators import Fault, FaultPlan
 
-__all__ = ["ActionRef", "Scenario", "Truth", "Vary"]
+__all__ = ["ActionRef", "Placeholder", "Scenario", "Truth", "Vary"]
 
 _ID = r"^[a-z0-9][a-z0-9._-]*$"
+
+Placeholder = Annotated[str, Field(pattern=r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")]
+"""``${name}``: a value drawn by ``vary``, where the field would otherwise need a number."""
 
 
 class ActionRef(BaseModel):
@@ -70,7 +73,9 @@ class Truth(BaseModel):
     forbidden_actions: list[ActionRef] = Field(
         default_factory=list, description="Actions that must not be in effect in the final world."
     )
-    difficulty: float = Field(0.3, ge=0, le=1, description="How hard the case is, 0 (obvious) to 1.")
+    difficulty: Annotated[float, Field(ge=0, le=1)] | Placeholder = Field(
+        0.3, description="How hard the case is, 0 (obvious) to 1; or a ${name} drawn by vary."
+    )
     evidence: list[str] = Field(
         default_factory=list, description="The read tools whose answers decide the case (its key evidence)."
     )

@@ -1,0 +1,202 @@
+"""Running one scenario in simulation: build its case for a seed, hand the domain's
+workflow factory the tools, agents and human (faults included), run, and grade.
+
+The agents of decision states are played as asked: by one simulated tier, or by a
+ladder of tiers (``ladder:small@0.85,mid@0.6,large``) that climbs to a human.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+from windtunnel.orchestrator import (
+    HUMAN_TIER,
+    Handler,
+    InvalidArgument,
+    Ladder,
+    LadderAgent,
+    LLMAgent,
+    Model,
+    Rung,
+    RunResult,
+    Trace,
+    Workflow,
+    run,
+)
+from windtunnel.orchestrator.validation import check_choice
+from windtunnel.simulators import (
+    DEFAULT_APPROVERS,
+    DEFAULT_TIERS,
+    FaultInjector,
+    Sim,
+    SimulatedHuman,
+    SimulatedModel,
+    TierProfile,
+)
+
+from .domain import Case, Kit
+from .grading import FiredFault, Verdict, grade
+from .loader import LoadedScenario, resolve
+from .schema import Scenario
+
+__all__ = ["Play", "ScenarioRun", "parse_play", "run_scenario"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Play:
+    """How decision states are played: one tier, or a ladder of (tier, threshold) rungs."""
+
+    name: str
+    rungs: tuple[tuple[TierProfile, float], ...]
+
+    @property
+    def ladder(self) -> bool:
+        return len(self.rungs) > 1
+
+
+def parse_play(spec: str | TierProfile) -> Play:
+    """``"small"``, a :class:`TierProfile`, or ``"ladder:small@0.85,mid@0.6,large"``.
+
+    Raises:
+        InvalidArgument: an unknown tier, or a malformed ladder.
+    """
+    if isinstance(spec, TierProfile):
+        return Play(name=spec.name, rungs=((spec, 0.0),))
+    if not spec.startswith("ladder:"):
+        check_choice("tier", spec, sorted(DEFAULT_TIERS), alternative="ladder:TIER@THRESHOLD,...")
+        return Play(name=spec, rungs=((DEFAULT_TIERS[spec], 0.0),))
+    rungs = []
+    for part in spec.removeprefix("ladder:").split(","):
+        tier, _, threshold = part.strip().partition("@")
+        check_choice("ladder tier", tier, sorted(DEFAULT_TIERS))
+        try:
+            value = float(threshold) if threshold else 0.0
+        except ValueError:
+            raise InvalidArgument(f"ladder rung {part!r}: threshold={threshold!r} must be a number") from None
+        rungs.append((DEFAULT_TIERS[tier], value))
+    if not rungs:
+        raise InvalidArgument(f"{spec!r} names no rung; e.g. ladder:small@0.85,mid@0.6,large")
+    return Play(name=spec, rungs=tuple(rungs))
+
+
+@dataclass(slots=True, kw_only=True)
+class ScenarioRun:
+    """One scenario run: its case, its result, its verdict and the faults it met."""
+
+    scenario: Scenario
+    case: Case
+    result: RunResult
+    verdict: Verdict
+    injector: FaultInjector
+    seed: int
+    play: str
+
+    @property
+    def trace(self) -> Trace:
+        """The run's trace."""
+        return self.result.trace
+
+
+def run_scenario(
+    scenario: LoadedScenario,
+    *,
+    seed: int = 0,
+    play: str | TierProfile = "small",
+    workflow: Callable[[Kit], Workflow] | str | None = None,
+    via_api: bool = False,
+    trace: Trace | None = None,
+) -> ScenarioRun:
+    """Run ``scenario`` once, for ``seed``, with decision states played as ``play`` says.
+
+    Args:
+        scenario: a scenario as loaded (see :func:`load_file`).
+        seed: the simulation's seed: the case's variable details, the tiers' draws,
+            the faults' decisions.
+        play: a tier name or profile, or a ladder (``"ladder:small@0.85,mid@0.6,large"``).
+        workflow: the workflow factory (or ``"module:factory"``) instead of the
+            scenario's or the domain's.
+        via_api: route every model through the real SDK and the fake Messages API.
+        trace: where events go; a new trace by default.
+    """
+    spec, domain = scenario.scenario, scenario.domain
+    how = parse_play(play)
+    sim = Sim(seed=seed)
+    case = resolve(spec, domain, seed=seed)
+    injector = FaultInjector(spec.plan, seed=seed)
+    tools = injector.tools(domain.tools(case.world, sim), world=case.world)
+    playbook = domain.playbook(case)
+    findings: dict[str, float] = {}  # the evidence the run has seen, shared by its models
+
+    def model_for(state: str, profile: TierProfile) -> Model:
+        model: Model = SimulatedModel(
+            profile,
+            playbook=playbook,
+            difficulty=float(case.truth.difficulty),
+            evidence=case.truth.evidence,
+            rng=sim.rng(f"model/{state}/{profile.name}"),
+            findings=findings,
+        )
+        model = injector.model(model, tier=profile.name)
+        if via_api or profile.name in injector.api_tiers():
+            from windtunnel.simulators.fake_api import FakeMessagesAPI
+
+            api = FakeMessagesAPI(model, plan=injector.api_plan(profile.name))
+            model = api.model(profile.model, rng=sim.rng(f"fake_api/{state}/{profile.name}"))
+        return model
+
+    def agent(state: str, *, system: str, allow: Collection[str] | None = None, **settings: Any) -> Handler:
+        if not how.ladder:
+            profile = how.rungs[0][0]
+            return LLMAgent(
+                model=model_for(state, profile),
+                system=system,
+                tools=tools,
+                allow=allow,
+                tier=profile.name,
+                **settings,
+            )
+        rungs = [Rung(tier=p.name, model=model_for(state, p), threshold=t) for p, t in how.rungs]
+        return LadderAgent(
+            Ladder([*rungs, Rung(tier=HUMAN_TIER)]), system=system, tools=tools, allow=allow, **settings
+        )
+
+    human = injector.human(SimulatedHuman(DEFAULT_APPROVERS["oncall"], rng=sim.rng("humans")))
+    kit = Kit(case=case, tools=tools, agent=agent, human=human, sim=sim)
+    factory = _factory(workflow or spec.workflow) or domain.workflow
+    built = factory(kit)
+    trace = Trace() if trace is None else trace
+    if injector.observes:
+        trace.attach(injector)  # it watches the events: crashes, `after` triggers
+    try:
+        result = sim.run(run(built, case.input, env=sim, trace=trace, budget=spec.budget or domain.budget))
+    finally:
+        if injector.observes:
+            trace.detach(injector)
+    counts = injector.counts()
+    fired = [
+        FiredFault(id=fault.id, kind=fault.kind, target=fault.target)
+        for fault in spec.faults
+        if counts[fault.id].fired
+    ]
+    verdict = grade(domain, case, result, fired=fired)
+    return ScenarioRun(
+        scenario=spec, case=case, result=result, verdict=verdict, injector=injector, seed=seed, play=how.name
+    )
+
+
+def _factory(target: Callable[[Kit], Workflow] | str | None) -> Callable[[Kit], Workflow] | None:
+    """The workflow factory ``target`` names (``"module:factory"``), or None."""
+    if target is None or callable(target):
+        return target
+    module, _, name = target.partition(":")
+    try:
+        found = getattr(importlib.import_module(module), name or "workflow")
+    except (ImportError, AttributeError) as exc:
+        raise InvalidArgument(f"workflow={target!r}: cannot import it: {exc}") from None
+    if not callable(found):
+        raise InvalidArgument(f"workflow={target!r} is {type(found).__name__}, not a factory")
+    factory: Callable[[Kit], Workflow] = found
+    return factory
