@@ -129,18 +129,19 @@ def test_f1_a_dead_run_with_a_pending_action_keeps_its_resource_from_other_runs(
     assert firewall.blocked == set()
 
 
-def test_f1_a_dead_run_compensating_keeps_its_resource_from_the_opposite_intent(tmp_path: Path) -> None:
-    """F1 (f1_cross_run_compensation, with the opposite intent): B's block of x silently
-    fails; B dies while undoing it (ledger: compensating). Run A's unblock of x sees B's
-    lease, live though B's owner is gone, and does not act; B's resumption settles its
-    undo and nothing of A's is undone. (A run with the *same* intent still acts on x and
-    B's recovery undoes its work: a finding that remains, left out of this file.)"""
+@pytest.mark.parametrize("intent", ["opposite", "same"])
+def test_f1_a_dead_run_compensating_keeps_its_resource_from_every_intent(tmp_path: Path, intent: str) -> None:
+    """F1 (f1_cross_run_compensation): B's block of x silently fails; B dies while undoing
+    it (ledger: compensating). Run A — unblocking x, or blocking it too — sees B's lease,
+    live though B's owner is gone and whatever A's intent, and does not act; B's
+    resumption settles its undo and nothing of A's is undone."""
     path, clock, firewall = tmp_path / "f1c.sqlite", _Clock(), Firewall(lands_on={"x": 3})
     die_before(path, clock, firewall, "world unblock x", "B", X)
     store = SqliteStore(path, owner_ttl=TTL, clock=clock)
     assert [(e.run_id, e.status) for e in store.ledger] == [("B", "compensating")]
     sim = Sim(seed=4)
-    a = sim.run(run(workflow(firewall, UNBLOCK_X), env=sim, store=store, run_id="A"))
+    plan = UNBLOCK_X if intent == "opposite" else X
+    a = sim.run(run(workflow(firewall, plan), env=sim, store=store, run_id="A"))
     assert (a.status, a.final_state) == ("completed", "escalated")
     assert [c.held_by for c in a.trace.query(kind="conflict_detected")] == ["B"]  # type: ignore[union-attr]
     writes = firewall.writes

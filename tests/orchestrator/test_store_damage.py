@@ -120,6 +120,11 @@ DAMAGE: list[tuple[str, Callable[[Path], None], str]] = [
         rf"the checkpoint of run '{RUN}' is damaged \(steps: Input should be a valid integer",
     ),
     (
+        "checkpoint budget damaged",
+        sql("UPDATE checkpoints SET body = json_set(body, '$.budget.max_steps', 'lots')"),
+        rf"the checkpoint of run '{RUN}' is damaged \(max_steps: Input should be a valid integer",
+    ),
+    (
         "ledger status unknown",
         sql("UPDATE ledger SET body = json_set(body, '$.status', 'bogus')"),
         rf"a ledger entry of run '{RUN}' is damaged \(status: Input should be 'pending'",

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
+from .budget import Budget
 from .checkpoint import Approval, Checkpoint
 from .errors import RunError, StoreBusy, StoreError
 from .events import EVENT_TYPES
@@ -218,6 +219,7 @@ def checkpoint_from_row(path: str, run_id: str, incarnation: int, body: str, cas
     try:
         data = json.loads(body)
         data["grants"] = [{"resource": r, "intent": i} for r, i in data["grants"]]
+        Budget.model_validate(data["budget"])  # resumed from it: a damaged budget is damage
         return _CHECKPOINT.validate_python({**data, "case": json.loads(case), "incarnation": incarnation})  # type: ignore[arg-type]
     except (ValueError, TypeError, KeyError) as exc:
         raise StoreError(

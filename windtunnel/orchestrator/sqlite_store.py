@@ -470,7 +470,7 @@ class SqliteStore:
         ).fetchall()
         now = self._now()
         return [
-            Lease(resource=r, intent=i, holder=h, at=a, incarnation=n)
+            Lease(resource=r, intent=i, holder=h, at=a, incarnation=n, unsettled=bool(unsettled))
             for r, i, h, a, n, owner, expires, status, unsettled in rows
             if status is None
             or status == "paused"

@@ -70,16 +70,18 @@ class Lease:
     at: float
     incarnation: int = 0
     """The life of the holding run that took it (a durable store refuses a stale life's lease)."""
+    unsettled: bool = False
+    """True while the holding run left an action on the resource with an unknown outcome
+    (it died mid-way): then no other run may act on it, whatever its intent."""
 
 
 def conflicts(held: Lease, wanted: Lease, opposite: str | None) -> bool:
     """Whether ``held`` conflicts with taking ``wanted``: another run holds the resource
-    with another intent — the opposite one, when the action declares its opposite."""
-    return (
-        held.holder != wanted.holder
-        and held.intent != wanted.intent
-        and (opposite is None or held.intent == opposite)
-    )
+    with another intent — the opposite one, when the action declares its opposite — or
+    left an action on it unsettled."""
+    if held.holder == wanted.holder:
+        return False
+    return held.unsettled or (held.intent != wanted.intent and (opposite is None or held.intent == opposite))
 
 
 class ActionStore(Protocol):
