@@ -412,3 +412,52 @@ def schema(
     except OSError as exc:
         raise _fail(f"--out {str(out)!r}: cannot write it: {exc.strerror or exc}") from None
     typer.echo(f"written to {out}")
+
+
+scenario_app = typer.Typer(help="One scenario at a time.", no_args_is_help=True)
+app.add_typer(scenario_app, name="scenario")
+
+
+@scenario_app.command("run")
+def scenario_run(
+    path: Annotated[Path, typer.Argument(help="A scenario file (the first scenario in it, or --id).")],
+    seed: Annotated[
+        int, typer.Option(min=0, help="The seed: the case's details, the tiers, the faults.")
+    ] = 0,
+    tier: Annotated[
+        str, typer.Option(help="small, mid, large, or a ladder: ladder:small@0.85,mid@0.6,large")
+    ] = "small",
+    scenario_id: Annotated[str | None, typer.Option("--id", help="Which scenario of the file.")] = None,
+    workflow: Annotated[
+        str | None, typer.Option(help="Your workflow factory, module:function, instead of the domain's.")
+    ] = None,
+) -> None:
+    """Run one scenario in simulation; print its trace summary and its graded verdict.
+
+    Exit 0 when the run is correct, 1 when it is not, 2 when it could not be run."""
+    from windtunnel.scenarios import load_file, run_scenario
+    from windtunnel.scenarios.problems import ScenarioError
+
+    try:
+        scenarios = load_file(path)
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(code=2) from None
+    chosen = [s for s in scenarios if scenario_id is None or s.scenario.id == scenario_id]
+    if not chosen:
+        ids = ", ".join(s.scenario.id for s in scenarios)
+        raise _fail(f"no scenario --id {scenario_id!r} in {str(path)!r}; it holds: {ids}")
+    try:
+        outcome = run_scenario(chosen[0], seed=seed, play=tier, workflow=workflow)
+    except WindtunnelError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(summarize_trace(outcome.trace.events))
+    fired = {fault_id: counts.fired for fault_id, counts in outcome.injector.counts().items()}
+    if fired:
+        typer.echo("    faults fired: " + ", ".join(f"{k} x{v}" for k, v in fired.items()))
+    typer.echo(str(outcome.verdict))
+    typer.echo(
+        f"    replay: windtunnel scenario run {path} --id {outcome.scenario.id} --seed {seed} --tier {tier}"
+    )
+    raise typer.Exit(code=0 if outcome.verdict.correct else 1)

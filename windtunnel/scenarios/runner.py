@@ -3,6 +3,10 @@ workflow factory the tools, agents and human (faults included), run, and grade.
 
 The agents of decision states are played as asked: by one simulated tier, or by a
 ladder of tiers (``ladder:small@0.85,mid@0.6,large``) that climbs to a human.
+
+A scenario with a ``crash`` fault runs durably (a SQLite store in memory): the run
+is stopped dead at the planned transition and resumed from its last checkpoint, as
+a supervisor restarting a killed process would, and graded on the whole of it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from windtunnel.orchestrator import (
     HUMAN_TIER,
+    Budget,
     Handler,
     InvalidArgument,
     Ladder,
@@ -22,8 +27,11 @@ from windtunnel.orchestrator import (
     Model,
     Rung,
     RunResult,
+    SimulationError,
+    SqliteStore,
     Trace,
     Workflow,
+    resume,
     run,
 )
 from windtunnel.orchestrator.validation import check_choice
@@ -32,6 +40,7 @@ from windtunnel.simulators import (
     DEFAULT_TIERS,
     FaultInjector,
     Sim,
+    SimulatedCrash,
     SimulatedHuman,
     SimulatedModel,
     TierProfile,
@@ -168,10 +177,13 @@ def run_scenario(
     factory = _factory(workflow or spec.workflow) or domain.workflow
     built = factory(kit)
     trace = Trace() if trace is None else trace
+    crashes = any(fault.kind == "crash" for fault in spec.faults)
+    store = SqliteStore(":memory:") if crashes else None
+    budget = spec.budget or domain.budget
     if injector.observes:
         trace.attach(injector)  # it watches the events: crashes, `after` triggers
     try:
-        result = sim.run(run(built, case.input, env=sim, trace=trace, budget=spec.budget or domain.budget))
+        result = _run_through_crashes(sim, built, case, trace, budget, store, injector)
     finally:
         if injector.observes:
             trace.detach(injector)
@@ -185,6 +197,38 @@ def run_scenario(
     return ScenarioRun(
         scenario=spec, case=case, result=result, verdict=verdict, injector=injector, seed=seed, play=how.name
     )
+
+
+def _run_through_crashes(
+    sim: Sim,
+    workflow: Workflow,
+    case: Case,
+    trace: Trace,
+    budget: Budget,
+    store: SqliteStore | None,
+    injector: FaultInjector,
+) -> RunResult:
+    """Run ``workflow``; after each simulated crash, resume it from its checkpoint (a new
+    trace holding the committed events: what the dead life had not saved died with it)."""
+    run_id = sim.new_id("run")
+    given = case.input.model_dump(mode="json") if store is not None else case.input
+    try:
+        return sim.run(run(workflow, given, env=sim, trace=trace, budget=budget, store=store, run_id=run_id))
+    except SimulatedCrash:
+        if store is None:
+            raise
+    for _ in range(_MAX_RESTARTS):
+        resumed = Trace.from_events(store.events(run_id))
+        if injector.observes:
+            resumed.attach(injector)
+        try:
+            return sim.run(resume(workflow, run_id, env=sim, store=store, trace=resumed, case=case.input))
+        except SimulatedCrash:
+            continue
+    raise SimulationError(f"run {run_id!r} crashed {_MAX_RESTARTS} times after it was resumed; giving up")
+
+
+_MAX_RESTARTS = 10
 
 
 def _factory(target: Callable[[Kit], Workflow] | str | None) -> Callable[[Kit], Workflow] | None:
