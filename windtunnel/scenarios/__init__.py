@@ -6,7 +6,7 @@ the world, the input, the truth and the faults.
 """
 
 from .demo import DEMO_BUDGET, DemoAlert, DemoVariant, DemoWorld, demo_workflow, run_demo
-from .domain import BUILTIN_DOMAINS, Case, Check, Domain, GradeInput, Kit, load_domain
+from .domain import BUILTIN_DOMAINS, Case, Check, Domain, GradeInput, Kit, load_domain, register_domain
 from .grading import FiredFault, Verdict, grade
 from .loader import LoadedScenario, Suite, load_file, load_suite, resolve, scenario_files, validate
 from .problems import FileProblem, ScenarioError
@@ -42,6 +42,7 @@ __all__ = [
     "load_file",
     "load_suite",
     "parse_play",
+    "register_domain",
     "resolve",
     "run_demo",
     "run_scenario",

@@ -30,7 +30,16 @@ from windtunnel.simulators import Sim
 
 from .schema import ActionRef, Truth
 
-__all__ = ["BUILTIN_DOMAINS", "Case", "Check", "Domain", "GradeInput", "Kit", "load_domain"]
+__all__ = [
+    "BUILTIN_DOMAINS",
+    "Case",
+    "Check",
+    "Domain",
+    "GradeInput",
+    "Kit",
+    "load_domain",
+    "register_domain",
+]
 
 BUILTIN_DOMAINS = {"soc": "windtunnel.scenarios.soc:DOMAIN", "oncall": "windtunnel.scenarios.oncall:DOMAIN"}
 """The built-in domains by name, and where each is defined."""
@@ -137,6 +146,22 @@ class Domain:
 
 
 _LOADED: dict[str, Domain] = {}
+
+
+def register_domain(domain: Domain) -> Domain:
+    """Make ``domain`` loadable by its name (for a domain defined in a script or a
+    notebook rather than an importable module); returns it.
+
+    Raises:
+        InvalidArgument: another domain is registered under that name.
+    """
+    if not isinstance(domain, Domain):
+        raise InvalidArgument(f"register_domain() needs a Domain, got {domain!r}")
+    known = _LOADED.get(domain.name)
+    if known is not None and known is not domain:
+        raise InvalidArgument(f"a different domain is already registered as {domain.name!r}")
+    _LOADED[domain.name] = domain
+    return domain
 
 
 def load_domain(name: str) -> Domain:

@@ -115,6 +115,7 @@ def run_scenario(
     seed: int = 0,
     play: str | TierProfile = "small",
     workflow: Callable[[Kit], Workflow] | str | None = None,
+    models: Callable[[str, Any], Model] | None = None,
     via_api: bool = False,
     trace: Trace | None = None,
 ) -> ScenarioRun:
@@ -127,6 +128,8 @@ def run_scenario(
         play: a tier name or profile, or a ladder (``"ladder:small@0.85,mid@0.6,large"``).
         workflow: the workflow factory (or ``"module:factory"``) instead of the
             scenario's or the domain's.
+        models: your own models instead of simulated tiers: called with each decision
+            state and the case's playbook, it returns the model that plays the state.
         via_api: route every model through the real SDK and the fake Messages API.
         trace: where events go; a new trace by default.
     """
@@ -157,6 +160,10 @@ def run_scenario(
         return model
 
     def agent(state: str, *, system: str, allow: Collection[str] | None = None, **settings: Any) -> Handler:
+        if models is not None:
+            return LLMAgent(
+                model=models(state, playbook), system=system, tools=tools, allow=allow, **settings
+            )
         if not how.ladder:
             profile = how.rungs[0][0]
             return LLMAgent(
