@@ -40,7 +40,9 @@ from .workflow import Outcome
 
 __all__ = ["DEFAULT_PRICES", "LLMAgent", "render_context", "submit_spec"]
 
-DEFAULT_PRICES = PriceTable({"scripted": Price(input=0.0, output=0.0)})
+DEFAULT_PRICES = PriceTable(
+    {"scripted": Price(input=0.0, output=0.0), "oracle": Price(input=0.0, output=0.0)}
+)
 """Prices from ``genai-prices`` as of windtunnel's fixed date; test models named
 ``scripted`` cost nothing."""
 
