@@ -1,0 +1,188 @@
+"""Hypothesis strategies to compose in your own property tests.
+
+- :func:`seeds` — simulation seeds;
+- :func:`triggers` — when a fault fires;
+- :func:`faults` — one fault of a kind, aimed at one of the given targets;
+- :func:`fault_plans` — swarm-style plans: a random subset of kinds (most left
+  off), each fault aimed at a target its kind can hit;
+- :func:`scenarios` — a domain's scenarios (its built-in files, or those given)
+  with a generated fault plan over them, ready for ``run_scenario``.
+
+Everything generated validates: a plan is a :class:`FaultPlan`, a scenario a
+:class:`LoadedScenario` whose faults target the domain's own tools.
+
+Example::
+
+    from hypothesis import given
+    from windtunnel.scenarios import run_scenario, strategies as wt
+
+    @given(scenario=wt.scenarios("soc"), seed=wt.seeds())
+    def test_my_agent_always_ends(scenario, seed):
+        outcome = run_scenario(scenario, seed=seed, workflow=my_workflow)
+        assert outcome.result.status in ("completed", "budget_exceeded")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from hypothesis import strategies as st
+
+from windtunnel.simulators import DEFAULT_TIERS, Fault, FaultPlan, Sim, Trigger, fault_kinds
+
+from .domain import Domain, load_domain
+from .loader import LoadedScenario, load_suite, resolve
+
+LoadedScenario = LoadedScenario  # re-exported for annotations in tests that use these strategies
+
+__all__ = ["fault_plans", "faults", "scenarios", "seeds", "targets_of", "triggers"]
+
+# The parameters a kind may take, and how to draw each; a kind with a required
+# parameter not listed here is left out of generation.
+_PARAMETERS: dict[str, st.SearchStrategy[object]] = {
+    "seconds": st.floats(0.5, 3600.0, allow_nan=False),
+    "message": st.sampled_from(["connection reset", "HTTP 503", "simulated failure"]),
+    "fraction": st.floats(0.0, 1.0, allow_nan=False),
+    "at_transition": st.integers(1, 8),
+    "retry_after": st.one_of(st.none(), st.floats(0.0, 60.0, allow_nan=False)),
+}
+_COMMON = {"id", "kind", "target", "trigger"}
+
+
+def seeds() -> st.SearchStrategy[int]:
+    """Simulation seeds (ints >= 0)."""
+    return st.integers(0, 2**32 - 1)
+
+
+def triggers() -> st.SearchStrategy[Trigger]:
+    """When a fault fires: always, with a probability, on the n-th opportunity, at most n times."""
+    return st.one_of(
+        st.just(Trigger()),
+        st.builds(Trigger, probability=st.floats(0.05, 1.0)),
+        st.builds(Trigger, nth=st.integers(1, 4)),
+        st.builds(Trigger, times=st.integers(1, 3)),
+        st.builds(Trigger, probability=st.floats(0.05, 1.0), times=st.integers(1, 3)),
+    )
+
+
+def _family_targets(kind: str, targets: Sequence[str], writes: Sequence[str] | None) -> list[str]:
+    family = fault_kinds()[kind].model.family
+    if family == "write" and writes is not None:
+        return [t for t in targets if t in writes]
+    if family in ("tool", "write"):
+        return [t for t in targets if t.startswith("tool:")]
+    if family in ("tier", "api"):
+        return [t for t in targets if t.startswith("tier:")]
+    return [t for t in targets if t == ("humans" if family == "humans" else "run")]
+
+
+def _generable(kind: str) -> bool:
+    model = fault_kinds()[kind].model
+    return all(
+        not info.is_required() or name in _COMMON or name in _PARAMETERS
+        for name, info in model.model_fields.items()
+    )
+
+
+@st.composite
+def faults(
+    draw: st.DrawFn,
+    kind: str,
+    *,
+    targets: Sequence[str],
+    writes: Sequence[str] | None = None,
+    fault_id: str | None = None,
+) -> Fault:
+    """One fault of ``kind`` aimed at one of ``targets`` its kind can hit (e.g.
+    ``"tool:block_ip"``, ``"tier:small"``, ``"humans"``, ``"run"``); write faults at
+    ``writes`` (the write tools' targets), when given."""
+    aimed = _family_targets(kind, targets, writes)
+    if not aimed:
+        raise ValueError(f"no target for kind={kind!r} among {list(targets)}")
+    model = fault_kinds()[kind].model
+    fields: dict[str, object] = {
+        "id": fault_id or f"{kind}-{draw(st.integers(1, 999))}",
+        "kind": kind,
+        "target": draw(st.sampled_from(aimed)),
+        "trigger": draw(triggers()),
+    }
+    for name, info in model.model_fields.items():
+        if name in _PARAMETERS and (info.is_required() or draw(st.booleans())):
+            fields[name] = draw(_PARAMETERS[name])
+    return Fault(**fields)
+
+
+@st.composite
+def fault_plans(
+    draw: st.DrawFn,
+    *,
+    targets: Sequence[str],
+    writes: Sequence[str] | None = None,
+    kinds: Sequence[str] | None = None,
+    max_faults: int = 4,
+) -> FaultPlan:
+    """A plan in the spirit of swarm testing: a random subset of ``kinds`` (all the
+    registered ones by default) is switched on, and up to ``max_faults`` faults of
+    those kinds are aimed at ``targets`` they can hit. Often empty."""
+    usable = sorted(
+        k for k in (kinds or fault_kinds()) if _generable(k) and _family_targets(k, targets, writes)
+    )
+    if not usable:
+        return FaultPlan()
+    on = draw(st.lists(st.sampled_from(usable), unique=True, max_size=len(usable)))
+    if not on:
+        return FaultPlan()
+    count = draw(st.integers(0, max_faults))
+    chosen = [draw(st.sampled_from(on)) for _ in range(count)]
+    return FaultPlan(
+        faults=[draw(faults(kind, targets=targets, fault_id=f"f{i}")) for i, kind in enumerate(chosen)]
+    )
+
+
+def targets_of(scenario: LoadedScenario) -> tuple[list[str], list[str]]:
+    """What faults can hit in a scenario — its domain's tools, the default tiers,
+    humans, the run — and which of those are write tools."""
+    case = resolve(scenario.scenario, scenario.domain, seed=0)
+    tools = scenario.domain.tools(case.world, Sim(seed=0))
+    targets = [
+        *(f"tool:{tool.name}" for tool in tools),
+        *(f"tier:{name}" for name in DEFAULT_TIERS),
+        *scenario.domain.humans,
+        "run",
+    ]
+    return targets, [f"tool:{tool.name}" for tool in tools if tool.action is not None]
+
+
+@st.composite
+def scenarios(
+    draw: st.DrawFn,
+    domain: str | Domain,
+    *,
+    paths: Sequence[str] | None = None,
+    kinds: Sequence[str] | None = None,
+    max_faults: int = 3,
+) -> LoadedScenario:
+    """One of ``domain``'s scenarios (its built-in files, or the files at ``paths``) —
+    a world and a truth that belong together — with its faults replaced by a
+    generated plan aimed at that scenario's own tools."""
+    found = domain if isinstance(domain, Domain) else load_domain(domain)
+    where = list(paths) if paths is not None else [str(found.scenarios)] if found.scenarios else []
+    if not where:
+        raise ValueError(f"domain {found.name!r} has no scenario files; pass paths=")
+    suite = [item for item in _suite(tuple(where)) if item.domain.name == found.name]
+    base = draw(st.sampled_from(suite))
+    targets, writes = targets_of(base)
+    plan = draw(fault_plans(targets=targets, writes=writes, kinds=kinds, max_faults=max_faults))
+    scenario = base.scenario.model_copy(update={"faults": list(plan.faults)})
+    return dataclasses.replace(base, scenario=scenario)
+
+
+_SUITES: dict[tuple[str, ...], list[LoadedScenario]] = {}
+
+
+def _suite(paths: tuple[str, ...]) -> list[LoadedScenario]:
+    """The scenarios at ``paths``, loaded once per test session."""
+    if paths not in _SUITES:
+        _SUITES[paths] = list(load_suite(paths))
+    return _SUITES[paths]
