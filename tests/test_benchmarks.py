@@ -20,6 +20,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
         ("bench_agent.py", ["10"], {"direct_us", "sdk_us"}),
         ("bench_durable.py", ["20"], {"windtunnel_tps", "langgraph_tps", "ratio_vs_langgraph"}),
         ("bench_store_contention.py", ["0.2", "2"], {"levels"}),
+        ("bench_scenarios.py", [], {"load_s", "scenarios", "per_scenario_ms"}),
     ],
 )
 def test_benchmark_prints_its_summary(script: str, args: list[str], keys: set[str]) -> None:

@@ -17,7 +17,8 @@ def test_the_readme_has_examples() -> None:
 
 @pytest.mark.parametrize("code", EXAMPLES, ids=[f"example-{i}" for i in range(len(EXAMPLES))])
 def test_readme_example_runs(code: str, capsys: pytest.CaptureFixture[str]) -> None:
-    exec(compile(code, str(README), "exec"), {"__name__": "readme"})
+    # dont_inherit: the example runs as a user would, without this file's __future__ imports.
+    exec(compile(code, str(README), "exec", dont_inherit=True), {"__name__": "readme"})
     out = capsys.readouterr().out
     # `print(...)  # shown: why` promises that "shown" is printed.
     promised = [c.split(":")[0].strip() for c in re.findall(r"^print\(.*\)\s+#\s*(.+)$", code, re.MULTILINE)]
