@@ -96,8 +96,15 @@ def validate(paths: Iterable[str | Path]) -> list[FileProblem]:
 
 def scenario_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileProblem]]:
     """The scenario files that ``paths`` (files, directories, suite files) stand for."""
+    files, problems, _ = _files(paths)
+    return files, problems
+
+
+def _files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileProblem], dict[Path, list[str]]]:
+    """The files, the problems, and the tags a suite file requires of each file it includes."""
     files: list[Path] = []
     problems: list[FileProblem] = []
+    required: dict[Path, list[str]] = {}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -107,12 +114,14 @@ def scenario_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FilePr
                 FileProblem(file=str(path), line=None, path="", message="no such file or directory")
             )
         elif _is_suite(path):
-            included, found = _suite_file(path)
+            included, found, tags = _suite_file(path)
             files.extend(included)
             problems.extend(found)
+            for file in included:
+                required[file] = tags
         else:
             files.append(path)
-    return list(dict.fromkeys(files)), problems
+    return list(dict.fromkeys(files)), problems, required
 
 
 def load_suite(paths: Iterable[str | Path], *, tags: Sequence[str] = (), ids: Sequence[str] = ()) -> Suite:
@@ -122,7 +131,7 @@ def load_suite(paths: Iterable[str | Path], *, tags: Sequence[str] = (), ids: Se
     Raises:
         ScenarioError: listing every problem of every file.
     """
-    files, problems = scenario_files(paths)
+    files, problems, required = _files(paths)
     selected: list[LoadedScenario] = []
     seen: dict[str, LoadedScenario] = {}
     for path in files:
@@ -141,7 +150,8 @@ def load_suite(paths: Iterable[str | Path], *, tags: Sequence[str] = (), ids: Se
                 )
                 continue
             seen[item.scenario.id] = item
-            if all(tag in item.scenario.tags for tag in tags) and (
+            wanted = [*tags, *required.get(path, ())]
+            if all(tag in item.scenario.tags for tag in wanted) and (
                 not ids or any(fnmatch.fnmatchcase(item.scenario.id, pattern) for pattern in ids)
             ):
                 selected.append(item)
@@ -345,6 +355,8 @@ class _SuiteFile(BaseModel):
 
     suite: str
     include: list[str]
+    tags: list[str] = []
+    """Only the scenarios of the included files that have every one of these tags."""
     description: str = ""
 
 
@@ -358,20 +370,20 @@ def _is_suite(path: Path) -> bool:
     return any(line.startswith("suite:") for line in head.splitlines())
 
 
-def _suite_file(path: Path) -> tuple[list[Path], list[FileProblem]]:
+def _suite_file(path: Path) -> tuple[list[Path], list[FileProblem], list[str]]:
     file = str(path)
     try:
         node = _yaml().load(path.read_text(encoding="utf-8"))
         suite = _SuiteFile.model_validate(_plain(node))
     except MarkedYAMLError as exc:
         line = None if exc.problem_mark is None else exc.problem_mark.line + 1
-        return [], [FileProblem(file=file, line=line, path="", message=f"not valid YAML: {exc.problem}")]
+        return [], [FileProblem(file=file, line=line, path="", message=f"not valid YAML: {exc.problem}")], []
     except ValidationError as exc:
-        return [], problems_from(exc, file=file, node=node, data=_plain(node), model=_SuiteFile)
+        return [], problems_from(exc, file=file, node=node, data=_plain(node), model=_SuiteFile), []
     files: list[Path] = []
     problems: list[FileProblem] = []
     for index, pattern in enumerate(suite.include):
-        matched = sorted(p for p in path.parent.glob(pattern) if p.suffix in _SUFFIXES and p != path)
+        matched = sorted(p for p in path.parent.glob(pattern) if p.suffix in _SUFFIXES and not _is_suite(p))
         if not matched:
             problems.append(
                 FileProblem(
@@ -382,4 +394,4 @@ def _suite_file(path: Path) -> tuple[list[Path], list[FileProblem]]:
                 )
             )
         files.extend(matched)
-    return files, problems
+    return files, problems, suite.tags
