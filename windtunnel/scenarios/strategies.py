@@ -135,9 +135,10 @@ def fault_plans(
         return FaultPlan()
     count = draw(st.integers(0, max_faults))
     chosen = [draw(st.sampled_from(on)) for _ in range(count)]
-    return FaultPlan(
-        faults=[draw(faults(kind, targets=targets, fault_id=f"f{i}")) for i, kind in enumerate(chosen)]
-    )
+    made = [
+        draw(faults(kind, targets=targets, writes=writes, fault_id=f"f{i}")) for i, kind in enumerate(chosen)
+    ]
+    return FaultPlan(faults=made)
 
 
 def targets_of(scenario: LoadedScenario) -> tuple[list[str], list[str]]:
