@@ -18,6 +18,8 @@ def test_generated_plans_validate(plan: FaultPlan) -> None:
     assert FaultPlan.model_validate(plan.model_dump(mode="json")) == plan
     for fault in plan.faults:
         assert fault.target in TARGETS
+        if fault.family == "write":
+            assert fault.target == "tool:block_ip"  # write faults only on write tools
 
 
 @given(data=st.data())
