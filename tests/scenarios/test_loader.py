@@ -152,7 +152,9 @@ def test_many_scenarios_per_file_json_and_suites(tmp_path: Path) -> None:
     assert [item.scenario.id for item in load_suite([tmp_path], ids=["*esc*"])] == ["shop-escalate"]
     suite_file = write(tmp_path, "suite: both\ninclude: [two.yaml]\n", "both.yaml")
     assert len(load_suite([suite_file])) == 2
-    tagged = write(tmp_path, "suite: smoke\ninclude: ['*.yaml', 'more/*.json']\ntags: [smoke]\n", "smoke.yaml")
+    tagged = write(
+        tmp_path, "suite: smoke\ninclude: ['*.yaml', 'more/*.json']\ntags: [smoke]\n", "smoke.yaml"
+    )
     assert [item.scenario.id for item in load_suite([tagged])] == ["shop-refund", "shop-json"]
 
 

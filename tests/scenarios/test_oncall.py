@@ -169,12 +169,13 @@ def test_same_seed_same_trace(play: str) -> None:
         assert run_scenario(BY_ID[scenario_id], seed=3, play=play).trace.dumps() == first
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="grading.grade hashes ActionRef (dict args)")
 def test_a_lost_key_source_with_a_required_action_is_graded() -> None:
     # Every read_metrics call hangs and read_metrics is key evidence: the grader's
-    # lost-evidence path puts ActionRefs in a set, and ActionRef.args is a dict.
+    # lost-evidence path compares ActionRefs (whose args are dicts).
     loaded = BY_ID["oncall-metrics-down"]
     truth = loaded.scenario.truth.model_copy(update={"evidence": ["read_metrics", "read_logs"]})
     scenario = loaded.scenario.model_copy(update={"truth": truth})
     run = run_scenario(dataclasses.replace(loaded, scenario=scenario), seed=0, play="small")
-    assert run.verdict.checks
+    assert len(run.verdict.checks) >= 6
+    if not run.verdict.correct:
+        assert run.verdict.failed
