@@ -19,6 +19,7 @@ from windtunnel.orchestrator import (
 )
 from windtunnel.orchestrator.ladder import HUMAN_TIER, Ladder, LadderAgent, Rung
 from windtunnel.scenarios.investigation import AnalystPlaybook, make_case
+from windtunnel.scenarios.soc.tools import soc_tools
 from windtunnel.simulators import (
     DEFAULT_TIERS,
     ScriptedModel,
@@ -28,7 +29,6 @@ from windtunnel.simulators import (
     submit,
     tool_call,
 )
-from windtunnel.simulators.soc_tools import soc_tools
 
 from .agent_kit import Sources
 

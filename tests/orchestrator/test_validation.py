@@ -32,16 +32,14 @@ from windtunnel.orchestrator.validation import (
 )
 from windtunnel.scenarios.demo import run_demo
 from windtunnel.scenarios.investigation import make_case, run_investigation
+from windtunnel.scenarios.soc import Latency, World, soc_tools
 from windtunnel.simulators import (
     Fault,
     FaultInjector,
     FaultPlan,
-    Latency,
     Review,
     Sim,
-    World,
     derive_tier,
-    soc_tools,
 )
 
 # --- the helpers ----------------------------------------------------------------------

@@ -43,10 +43,10 @@ from windtunnel.orchestrator import (
     submit_spec,
 )
 from windtunnel.orchestrator.context import _CURRENT
+from windtunnel.scenarios.soc.world import Alert, Truth
 from windtunnel.simulators import Sim, evidence
 from windtunnel.simulators.model import HALLUCINATED_TOOLS, MAX_ATTEMPTS, SimulatedModel
 from windtunnel.simulators.profiles import DEFAULT_TIERS, LogNormal, TierProfile, derive_tier
-from windtunnel.simulators.world import Alert, Truth
 
 ALERT = Alert(
     id="A-7",

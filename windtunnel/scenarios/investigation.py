@@ -44,14 +44,24 @@ from windtunnel.orchestrator import (
     run,
 )
 from windtunnel.orchestrator.validation import check_choice
+from windtunnel.scenarios.soc.tools import soc_tools
+from windtunnel.scenarios.soc.world import (
+    ActionRef,
+    Alert,
+    Host,
+    IpInfo,
+    LogEvent,
+    Process,
+    Truth,
+    User,
+    World,
+)
 from windtunnel.simulators import Sim
 from windtunnel.simulators.faults import FaultPlan
 from windtunnel.simulators.humans import DEFAULT_APPROVERS, Human, HumanProfile, Review, SimulatedHuman
 from windtunnel.simulators.injection import FaultInjector
 from windtunnel.simulators.model import SimulatedModel
 from windtunnel.simulators.profiles import DEFAULT_TIERS, TierProfile
-from windtunnel.simulators.soc_tools import soc_tools
-from windtunnel.simulators.world import ActionRef, Alert, Host, IpInfo, LogEvent, Process, Truth, User, World
 
 __all__ = [
     "CASE_TEMPLATES",
