@@ -89,7 +89,9 @@ def grade(domain: Domain, case: Case, result: RunResult, *, fired: Sequence[Fire
         return Verdict(checks=stated, correct=True, escalated=escalated, needs_human=truth.needs_human)
     decided = impossible or lost
     if decided:
-        possible = [a for a in truth.required_actions if a not in {action for action, _ in impossible}]
+        # A list, not a set: an action's arguments are a dict, so actions do not hash.
+        cannot = [action for action, _ in impossible]
+        possible = [a for a in truth.required_actions if a not in cannot]
         alternative = _escalation_truth(
             truth, needs_human=True, final_states=sorted(domain.escalated_states), required=possible
         )
