@@ -133,3 +133,10 @@ def test_a_run_killed_on_its_way_to_a_slow_approver_is_resumed_and_waits() -> No
     assert finished.sim_time - entered >= 1800
     assert run.result.final_state == "escalated"
     assert run.verdict.correct
+
+
+def test_via_api_sends_every_model_call_through_the_sdk() -> None:
+    run = run_scenario(BY_ID["soc-c2-beacon"], seed=0, play="small", via_api=True)
+    calls = run.trace.query(kind="model_called")
+    assert calls
+    assert all(call.request_id is not None for call in calls)  # type: ignore[union-attr]
