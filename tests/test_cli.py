@@ -187,43 +187,44 @@ def test_a_torn_or_resumed_trace_is_shown_with_a_note(demo_jsonl: Path, tmp_path
     ]
 
 
-def test_investigate_under_a_fault() -> None:
-    result = runner.invoke(
-        app,
-        [
-            "investigate",
-            "--seed",
-            "2",
-            "--tier",
-            "large",
-            "--case",
-            "c2_beacon",
-            "--fault",
-            "silent_failure@tool:block_ip",
-        ],
-    )
+SOC = Path(__file__).resolve().parent.parent / "windtunnel" / "scenarios" / "soc" / "scenarios"
+
+
+def test_scenario_run_under_a_fault_is_graded_against_what_is_right_under_it() -> None:
+    # The silent failure the README calls a catch: verification finds the block
+    # missing, undoes it and escalates; that is right, since the block cannot land.
+    file = SOC / "c2-block-silent-failure.yaml"
+    result = runner.invoke(app, ["scenario", "run", str(file), "--seed", "2", "--tier", "large"])
     assert result.exit_code == 0, result.output
-    assert "FAULT f1 (silent_failure on tool:block_ip)" in result.output
+    assert "FAULT silent-block (silent_failure on tool:block_ip)" in result.output
     assert "VERIFICATION FAILED" in result.output
-    assert "truth: malicious" in result.output
+    assert "CORRECT (graded against what is right under faults silent-block)" in result.output
 
 
-def test_investigate_crash_is_reported() -> None:
-    result = runner.invoke(app, ["investigate", "--seed", "2", "--case", "c2_beacon", "--fault", "crash@run"])
+def test_scenario_run_resumes_a_crashed_run() -> None:
+    file = SOC / "c2-crash-after-triage.yaml"
+    result = runner.invoke(app, ["scenario", "run", str(file), "--seed", "2", "--tier", "large"])
     assert result.exit_code == 0, result.output
-    assert "crashed: run 'run-2-1' crashed at transition 2" in result.output
+    assert "RESUMED (running) after 1 steps" in result.output
+    assert "faults fired: killed x1" in result.output
+
+
+def test_scenario_run_through_the_fake_api() -> None:
+    file = SOC / "c2-intel-timeout-once.yaml"
+    result = runner.invoke(app, ["scenario", "run", str(file), "--tier", "small", "--via-api"])
+    assert result.exit_code in (0, 1), result.output
+    assert "FAULT intel-timeout (timeout on tool:threat_intel)" in result.output
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["investigate", "--fault", "timeout"], "expected KIND@TARGET"),
-        (["investigate", "--fault", "timeout@tier:small"], "does not fit kind='timeout'"),
-        (["investigate", "--case", "ransomware"], "unknown --case 'ransomware'"),
-        (["investigate", "--tier", "huge"], "unknown tier='huge'"),
+        (["--tier", "huge"], "unknown tier='huge'"),
+        (["--tier", "ladder:small@x"], "threshold='x' must be a number"),
+        (["--id", "soc-nope"], "no scenario --id 'soc-nope'"),
     ],
 )
-def test_investigate_bad_input(args: list[str], message: str) -> None:
-    result = runner.invoke(app, args)
+def test_scenario_run_bad_input(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["scenario", "run", str(SOC / "c2-beacon.yaml"), *args])
     assert result.exit_code == 2
     assert message in result.output

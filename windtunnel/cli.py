@@ -230,70 +230,6 @@ def _iso(wall_time: float) -> str:
     return datetime.fromtimestamp(wall_time, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-@app.command()
-def investigate(
-    seed: Annotated[int, typer.Option(min=0, help="Simulation seed (also picks the case).")] = 0,
-    tier: Annotated[
-        str, typer.Option(help="The model tier that investigates: small, mid or large.")
-    ] = "small",
-    case: Annotated[
-        str | None,
-        typer.Option(help="c2_beacon, critical_host or benign_scanner; drawn from the seed by default."),
-    ] = None,
-    fault: Annotated[
-        list[str] | None,
-        typer.Option(help="KIND@TARGET, e.g. timeout@tool:threat_intel or human_absent@humans (repeatable)."),
-    ] = None,
-    via_api: Annotated[
-        bool, typer.Option(help="Route the models through the real SDK and the fake API.")
-    ] = False,
-) -> None:
-    """Run the agent investigation once, under the given faults, and summarize its trace."""
-    from pydantic import ValidationError
-
-    from windtunnel.scenarios.investigation import CASE_TEMPLATES, run_investigation
-    from windtunnel.simulators import Fault, FaultPlan, SimulatedCrash
-
-    if case is not None and case not in CASE_TEMPLATES:
-        raise _fail(f"unknown --case {case!r}; choose one of {', '.join(CASE_TEMPLATES)}")
-    faults = []
-    for number, spec in enumerate(fault or [], start=1):
-        kind, sep, target = spec.partition("@")
-        if not sep:
-            raise _fail(f"--fault {spec!r}: expected KIND@TARGET, e.g. timeout@tool:threat_intel")
-        extra: dict[str, Any] = (
-            {"seconds": 60.0} if kind in {"latency_spike", "stale_read", "human_slow"} else {}
-        )
-        if kind == "crash":
-            extra["at_transition"] = 2
-        try:
-            faults.append(Fault(id=f"f{number}", kind=kind, target=target, **extra))
-        except ValidationError as exc:
-            raise _fail(f"--fault {spec!r}: {exc.errors()[0]['msg']}") from None
-    trace = Trace()
-    try:
-        result = run_investigation(
-            seed=seed,
-            tier=tier,
-            case=case,
-            plan=FaultPlan(faults=faults),
-            via_api=via_api,
-            trace=trace,
-        )
-    except SimulatedCrash as exc:
-        typer.echo(summarize_trace(trace.events))
-        typer.echo(f"    crashed: {exc}")
-        return
-    except (ValueError, WindtunnelError) as exc:
-        raise _fail(str(exc)) from None
-    typer.echo(summarize_trace(trace.events))
-    truth = result.case.truth
-    typer.echo(
-        f"    truth: {truth.verdict}, needs a human: {truth.needs_human}; "
-        f"the run was {'right' if result.correct else 'WRONG'}"
-    )
-
-
 runs_app = typer.Typer(
     help="The runs in a durable store: list them, release abandoned ones.", no_args_is_help=True
 )
@@ -431,6 +367,9 @@ def scenario_run(
     workflow: Annotated[
         str | None, typer.Option(help="Your workflow factory, module:function, instead of the domain's.")
     ] = None,
+    via_api: Annotated[
+        bool, typer.Option(help="Route the models through the real SDK and the fake Messages API.")
+    ] = False,
 ) -> None:
     """Run one scenario in simulation; print its trace summary and its graded verdict.
 
@@ -449,7 +388,7 @@ def scenario_run(
         ids = ", ".join(s.scenario.id for s in scenarios)
         raise _fail(f"no scenario --id {scenario_id!r} in {str(path)!r}; it holds: {ids}")
     try:
-        outcome = run_scenario(chosen[0], seed=seed, play=tier, workflow=workflow)
+        outcome = run_scenario(chosen[0], seed=seed, play=tier, workflow=workflow, via_api=via_api)
     except WindtunnelError as exc:
         raise _fail(str(exc)) from None
     typer.echo(summarize_trace(outcome.trace.events))

@@ -29,7 +29,8 @@ from windtunnel.orchestrator import (
     resume,
     run,
 )
-from windtunnel.simulators import Fault, FaultInjector, FaultPlan, Host, Sim, World, soc_tools
+from windtunnel.scenarios.soc import Host, World, soc_tools
+from windtunnel.simulators import Fault, FaultInjector, FaultPlan, Sim
 
 IP = "203.0.113.9"
 

@@ -18,7 +18,8 @@ from windtunnel.orchestrator import (
     run,
 )
 from windtunnel.orchestrator.ladder import HUMAN_TIER, Ladder, LadderAgent, Rung
-from windtunnel.scenarios.investigation import AnalystPlaybook, make_case
+from windtunnel.scenarios import Case, load_file, resolve
+from windtunnel.scenarios.soc import DOMAIN, SocPlaybook, soc_tools
 from windtunnel.simulators import (
     DEFAULT_TIERS,
     ScriptedModel,
@@ -28,7 +29,6 @@ from windtunnel.simulators import (
     submit,
     tool_call,
 )
-from windtunnel.simulators.soc_tools import soc_tools
 
 from .agent_kit import Sources
 
@@ -283,24 +283,30 @@ def test_repr() -> None:
 # With simulated tiers: a real investigation state decided by a ladder.
 
 INVESTIGATE_TOOLS = ["threat_intel", "edr_process_tree", "user_lookup", "siem_search"]
+assert DOMAIN.scenarios is not None
+TEMPLATES = [
+    load_file(DOMAIN.scenarios / f"{name}.yaml")[0].scenario
+    for name in ("c2-beacon", "critical-host-c2", "benign-scanner")
+]
 
 
 def simulated(seed: int, thresholds: dict[str, float]) -> tuple[RunResult, str]:
     """Run the investigate decision of a seeded case with a ladder of simulated tiers;
     return the result and the right next state."""
     sim = Sim(seed=seed)
-    case = make_case(seed)
+    case = resolve(TEMPLATES[seed % len(TEMPLATES)], DOMAIN, seed=seed)
     # Only the investigate state runs here: its own tools hold the key evidence.
-    case.truth = case.truth.model_copy(update={"evidence": ["threat_intel", "edr_process_tree"]})
+    truth = case.truth.model_copy(update={"evidence": ["threat_intel", "edr_process_tree"]})
+    case = Case(world=case.world, input=case.input, truth=truth)
     findings: dict[str, float] = {}
-    playbook = AnalystPlaybook(alert=case.alert, truth=case.truth)
+    playbook = SocPlaybook(case)
     rungs = [
         Rung(
             tier=tier,
             model=SimulatedModel(
                 DEFAULT_TIERS[tier],
                 playbook=playbook,
-                difficulty=case.truth.difficulty,
+                difficulty=float(case.truth.difficulty),
                 evidence=case.truth.evidence,
                 rng=sim.rng(f"model/{tier}"),
                 findings=findings,
@@ -315,7 +321,7 @@ def simulated(seed: int, thresholds: dict[str, float]) -> tuple[RunResult, str]:
         tools=soc_tools(case.world, rng=sim.rng),
         allow=INVESTIGATE_TOOLS,
     )
-    result = sim.run(run(workflow(agent), case.alert, env=sim))
+    result = sim.run(run(workflow(agent), case.input, env=sim))
     right = playbook.right_choice("investigate", ["close", "contain", "escalate"])
     return result, right
 

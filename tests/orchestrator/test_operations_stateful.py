@@ -28,7 +28,8 @@ from windtunnel.orchestrator import (
     resume,
     run,
 )
-from windtunnel.simulators import Fault, FaultInjector, FaultPlan, Sim, SimulatedCrash, World, soc_tools
+from windtunnel.scenarios.soc import World, soc_tools
+from windtunnel.simulators import Fault, FaultInjector, FaultPlan, Sim, SimulatedCrash
 
 IPS = ["203.0.113.1", "203.0.113.2"]
 Spec = tuple[str, str, str | None, int | None]  # intent, address, tool fault, crash at transition

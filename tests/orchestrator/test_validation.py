@@ -30,19 +30,20 @@ from windtunnel.orchestrator.validation import (
     check_type,
     reason,
 )
+from windtunnel.scenarios import load_file, parse_play, run_scenario
 from windtunnel.scenarios.demo import run_demo
-from windtunnel.scenarios.investigation import make_case, run_investigation
+from windtunnel.scenarios.soc import DOMAIN, Latency, World, soc_tools
 from windtunnel.simulators import (
     Fault,
     FaultInjector,
     FaultPlan,
-    Latency,
     Review,
     Sim,
-    World,
     derive_tier,
-    soc_tools,
 )
+
+assert DOMAIN.scenarios is not None
+C2_BEACON = DOMAIN.scenarios / "c2-beacon.yaml"
 
 # --- the helpers ----------------------------------------------------------------------
 
@@ -247,30 +248,20 @@ INVALID: list[tuple[str, Callable[[], object], str]] = [
     ),
     ("demo seed", lambda: run_demo(seed=-3), "seed=-3 must be an int >= 0"),
     (
-        "investigation case",
-        lambda: run_investigation(case="benign"),  # type: ignore[arg-type]
-        "unknown case='benign'; choose one of ['c2_beacon', 'critical_host', 'benign_scanner'] "
-        "or an InvestigationCase; did you mean 'benign_scanner'?",
+        "scenario play",
+        lambda: parse_play("mid-size"),
+        "unknown tier='mid-size'; choose one of ['large', 'mid', 'small'] or ladder:TIER@THRESHOLD,...",
     ),
     (
-        "investigation template",
-        lambda: make_case(0, "critical"),  # type: ignore[arg-type]
-        "unknown template='critical'; choose one of ['c2_beacon', 'critical_host', 'benign_scanner']; "
-        "did you mean 'critical_host'?",
+        "scenario ladder threshold",
+        lambda: parse_play("ladder:small@x,large"),
+        "ladder rung 'small@x': threshold='x' must be a number",
     ),
     (
-        "investigation tier",
-        lambda: run_investigation(tier="mid-size"),
-        "unknown tier='mid-size'; choose one of ['large', 'mid', 'small'] or a TierProfile",
+        "scenario seed",
+        lambda: run_scenario(load_file(C2_BEACON)[0], seed=-1),
+        "seed=-1 must be an int >= 0",
     ),
-    (
-        "investigation fault target",
-        lambda: run_investigation(
-            plan=FaultPlan(faults=[Fault(id="x", kind="overloaded", target="tier:mid")])
-        ),
-        "fault 'x' can never fire: unknown target='tier:mid'; choose one of ['tier:small']",
-    ),
-    ("investigation seed", lambda: run_investigation(seed=-1), "seed=-1 must be an int >= 0"),
 ]
 
 

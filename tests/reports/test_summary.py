@@ -6,8 +6,8 @@ import pytest
 
 from windtunnel.orchestrator import Trace, query_events
 from windtunnel.reports import summarize_trace
-from windtunnel.scenarios import run_demo
-from windtunnel.scenarios.investigation import run_investigation
+from windtunnel.scenarios import ScenarioRun, load_file, run_demo, run_scenario
+from windtunnel.scenarios.soc import DOMAIN
 from windtunnel.simulators import Sim
 
 
@@ -32,8 +32,15 @@ def test_summary_shows_timeouts_and_budget_stops() -> None:
     assert endless[-1].startswith("  => budget_exceeded in 'escalated' after 28 steps, 2700.0 s simulated")
 
 
+def critical_host_run() -> ScenarioRun:
+    """The built-in C2 beacon on a critical host, played by the small tier: it reaches a human."""
+    assert DOMAIN.scenarios is not None
+    [loaded] = load_file(DOMAIN.scenarios / "critical-host-c2.yaml")
+    return run_scenario(loaded, seed=0, play="small")
+
+
 def test_summary_shows_who_was_charged_and_the_total_cost() -> None:
-    investigation = run_investigation(seed=0, tier="small", case="critical_host")
+    investigation = critical_host_run()
     lines = summarize_trace(investigation.trace).splitlines()
     assert lines[-3:] == [
         "  t=  1123.6s  escalate     CHARGED $24.7650 for human:oncall: 16.5 minutes of review",
@@ -43,7 +50,7 @@ def test_summary_shows_who_was_charged_and_the_total_cost() -> None:
 
 
 def test_the_cost_column_adds_up_to_the_runs_total_cost_once() -> None:
-    investigation = run_investigation(seed=0, tier="small", case="critical_host")
+    investigation = critical_host_run()
     frame = investigation.trace.to_frame()
     [finished] = investigation.trace.query(kind="run_finished")
     by_kind = frame.groupby("kind")["cost"].sum()

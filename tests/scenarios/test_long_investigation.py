@@ -23,20 +23,17 @@ from windtunnel.orchestrator import (
     resume,
     run,
 )
+from windtunnel.scenarios.soc import Host, IpInfo, World, soc_tools
 from windtunnel.simulators import (
     DEFAULT_APPROVERS,
     Fault,
     FaultInjector,
     FaultPlan,
-    Host,
-    IpInfo,
     Review,
     Sim,
     SimulatedCrash,
     SimulatedHuman,
-    World,
     respond,
-    soc_tools,
     submit,
     tool_call,
 )

@@ -9,7 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from windtunnel.orchestrator import InvalidArgument, Tool, ToolRegistry
-from windtunnel.simulators import Sim, World, soc_tools
+from windtunnel.scenarios.soc import World, soc_tools
+from windtunnel.simulators import Sim
 from windtunnel.simulators.faults import Fault, FaultPlan, Trigger
 from windtunnel.simulators.injection import FaultInjector
 

@@ -43,10 +43,11 @@ from windtunnel.orchestrator import (
     submit_spec,
 )
 from windtunnel.orchestrator.context import _CURRENT
+from windtunnel.scenarios import Truth
+from windtunnel.scenarios.soc import Alert
 from windtunnel.simulators import Sim, evidence
 from windtunnel.simulators.model import HALLUCINATED_TOOLS, MAX_ATTEMPTS, SimulatedModel
 from windtunnel.simulators.profiles import DEFAULT_TIERS, LogNormal, TierProfile, derive_tier
-from windtunnel.simulators.world import Alert, Truth
 
 ALERT = Alert(
     id="A-7",
@@ -57,7 +58,9 @@ ALERT = Alert(
     dst_ip="203.0.113.9",
     user="svc-web",
 )
-MALICIOUS = Truth(verdict="malicious", needs_human=False, evidence=["threat_intel", "siem_search"])
+MALICIOUS = Truth(
+    verdict="malicious", needs_human=False, final_states=["close"], evidence=["threat_intel", "siem_search"]
+)
 BENIGN = MALICIOUS.model_copy(update={"verdict": "benign"})
 PRICES = PriceTable()
 EXACT = derive_tier(  # confidence is exactly the chance of being right
@@ -107,7 +110,7 @@ def simulated(
     return SimulatedModel(
         profile,
         playbook=ExamplePlaybook(truth) if playbook is None else playbook,
-        difficulty=truth.difficulty,
+        difficulty=float(truth.difficulty),
         evidence=truth.evidence,
         rng=rng,
     )

@@ -1,8 +1,8 @@
-"""Everything fake: the virtual clock, seeded random streams and ids; the SOC world
-and its tools (moving to their domain); fault plans, the registry of fault kinds
-and their injector; the evidence codec; simulated model tiers and human
-approvers; scripted models; and Anthropic's Messages API served offline for the
-real SDK.
+"""Everything fake, and nothing of any domain: the virtual clock, seeded random
+streams and ids; fault plans, the registry of fault kinds and their injector; the
+evidence codec; simulated model tiers and human approvers; scripted models; and
+Anthropic's Messages API served offline for the real SDK. Domains (their worlds and
+tools) live under :mod:`windtunnel.scenarios`.
 
 The fake API's names load on first use: they pull in the ``anthropic`` SDK, which
 takes about a second to import.
@@ -50,8 +50,6 @@ from .model import HALLUCINATED_TOOLS, MAX_ATTEMPTS, Playbook, SimulatedModel
 from .profiles import DEFAULT_TIERS, LogNormal, TierProfile, derive_tier
 from .scripted import ScriptedModel, ScriptError, ScriptStep, respond, submit, tool_call
 from .sim import DEFAULT_HORIZON, Sim, derive_seed
-from .soc_tools import DEFAULT_LATENCY, READ_TOOLS, SIEM_LIMIT, WRITE_TOOLS, Latency, soc_tools
-from .world import ActionRef, Alert, Host, IpInfo, LogEvent, Process, Ticket, Truth, User, World
 
 if _TYPE_CHECKING:
     from .fake_api import (
@@ -94,17 +92,11 @@ __all__ = [
     "DEFAULT_APPROVERS",
     "DEFAULT_BASE_URL",
     "DEFAULT_HORIZON",
-    "DEFAULT_LATENCY",
     "DEFAULT_TIERS",
     "HALLUCINATED_TOOLS",
     "HTTP_FAULT_KINDS",
     "MAX_ATTEMPTS",
     "PARTIAL_STRENGTH",
-    "READ_TOOLS",
-    "SIEM_LIMIT",
-    "WRITE_TOOLS",
-    "ActionRef",
-    "Alert",
     "Attempt",
     "AttemptPlan",
     "ConflictingActor",
@@ -123,7 +115,6 @@ __all__ = [
     "HallucinatedToolCall",
     "Hit",
     "HorizonError",
-    "Host",
     "HttpFault",
     "HttpFaultKind",
     "Human",
@@ -132,16 +123,12 @@ __all__ = [
     "HumanProfile",
     "HumanSlow",
     "HumanWrong",
-    "IpInfo",
-    "Latency",
     "LatencySpike",
-    "LogEvent",
     "LogNormal",
     "MalformedArguments",
     "Overloaded",
     "PartialResult",
     "Playbook",
-    "Process",
     "RateLimit",
     "Review",
     "ScriptError",
@@ -154,21 +141,16 @@ __all__ = [
     "SimulatedModel",
     "StaleRead",
     "StaleWorld",
-    "Ticket",
     "TierProfile",
     "Timeout",
     "ToolCall",
     "Trigger",
-    "Truth",
-    "User",
     "VirtualLoop",
-    "World",
     "derive_seed",
     "derive_tier",
     "fault_kinds",
     "register_fault_kind",
     "respond",
-    "soc_tools",
     "submit",
     "tool_call",
 ]

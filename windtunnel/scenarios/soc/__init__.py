@@ -10,13 +10,33 @@ from pathlib import Path
 
 from windtunnel.scenarios.domain import Case, Domain
 from windtunnel.scenarios.schema import ActionRef
-from windtunnel.simulators.soc_tools import soc_tools
-from windtunnel.simulators.world import Alert, World
 
 from .playbook import SocPlaybook
+from .sources import Latency
+from .tools import DEFAULT_LATENCY, READ_TOOLS, SIEM_LIMIT, WRITE_TOOLS, soc_tools
 from .workflow import soc_workflow
+from .world import Alert, Host, IpInfo, LogEvent, Process, Ticket, User, World
 
-__all__ = ["DOMAIN", "in_effect"]
+__all__ = [
+    "DEFAULT_LATENCY",
+    "DOMAIN",
+    "READ_TOOLS",
+    "SIEM_LIMIT",
+    "WRITE_TOOLS",
+    "Alert",
+    "Host",
+    "IpInfo",
+    "Latency",
+    "LogEvent",
+    "Process",
+    "SocPlaybook",
+    "Ticket",
+    "User",
+    "World",
+    "in_effect",
+    "soc_tools",
+    "soc_workflow",
+]
 
 # Each toggling write tool: the world's set it changes, the argument naming the key,
 # and whether the key is in the set once the action is in effect.

@@ -16,6 +16,7 @@ class SocPlaybook:
     def __init__(self, case: Case) -> None:
         self.alert = case.input
         self.truth = case.truth
+        self.hosts = list(case.world.hosts)
 
     def calls(self, state: str) -> list[tuple[str, dict[str, Any]]]:
         """The read-tool calls to make in ``state``."""
@@ -33,6 +34,15 @@ class SocPlaybook:
             if alert.user:
                 calls.append(("user_lookup", {"user": alert.user}))
             return calls
+        if state == "scope":
+            return [
+                call
+                for host in sorted(self.hosts)
+                for call in (
+                    ("siem_search", {"query": "", "host": host, "ip": alert.dst_ip, "hours": 24}),
+                    ("edr_process_tree", {"host": host}),
+                )
+            ]
         return []
 
     def right_choice(self, state: str, allowed: Sequence[str]) -> str:
@@ -43,5 +53,5 @@ class SocPlaybook:
         elif state == "triage":
             choice = "investigate"
         else:
-            choice = "escalate" if truth.needs_human else "contain"
+            choice = "escalate" if truth.needs_human else "scope" if "scope" in allowed else "contain"
         return choice if choice in allowed else sorted(allowed)[0]

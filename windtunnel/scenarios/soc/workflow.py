@@ -6,6 +6,10 @@ triage (agent) --> investigate (agent) --> contain --> verify --> close
    +--> close           +--> escalate (human) --> escalated
                         +--> close                 rollback --> escalate
 ```
+
+:func:`soc_hunt_workflow` puts a ``scope`` agent between investigate and contain: it
+sweeps every host of the world for the attacker before containing (a long
+investigation: dozens of reads and model calls).
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import json
 
-from windtunnel.orchestrator import Outcome, Policy, StepContext, ToolUseBlock, Workflow, call_tool
+from windtunnel.orchestrator import Handler, Outcome, Policy, StepContext, ToolUseBlock, Workflow, call_tool
 from windtunnel.scenarios.domain import Kit
 from windtunnel.simulators import Review
 
-__all__ = ["soc_workflow"]
+__all__ = ["soc_hunt_workflow", "soc_workflow"]
 
 _REVIEW_TIMEOUT = 2 * 3600.0  # a human who has not answered in two hours is treated as absent
 
@@ -26,10 +30,24 @@ INVESTIGATE = (
     "You investigate SOC alerts: check the address, the processes and the user; then contain the threat, "
     "escalate to a human when the asset is critical or you are unsure, or close a false alarm."
 )
+SCOPE = (
+    "You scope a confirmed intrusion: search every host's logs and processes for the attacker, "
+    "then contain it, escalate to a human, or close a false alarm."
+)
+_SCOPE_TURNS = 200  # one model call per read, two reads per host
 
 
 def soc_workflow(kit: Kit) -> Workflow:
     """Triage and investigate with agents; contain, verify, roll back; escalate to a human."""
+    return _workflow(kit, scope=False)
+
+
+def soc_hunt_workflow(kit: Kit) -> Workflow:
+    """:func:`soc_workflow` with a ``scope`` agent that sweeps every host before containing."""
+    return _workflow(kit, scope=True)
+
+
+def _workflow(kit: Kit, *, scope: bool) -> Workflow:
     alert, tools, truth = kit.case.input, kit.tools, kit.case.truth
 
     async def contain(ctx: StepContext) -> Outcome:
@@ -75,9 +93,20 @@ def soc_workflow(kit: Kit) -> Workflow:
         }
         return Outcome(next="escalated", confidence=1.0, data=data)
 
+    states: dict[str, Handler] = {}
+    transitions: dict[str, list[str]] = {}
+    timeouts: dict[str, float] = {}
+    if scope:
+        states["scope"] = kit.agent(
+            "scope", system=SCOPE, allow=["siem_search", "edr_process_tree"], max_turns=_SCOPE_TURNS
+        )
+        transitions["scope"] = ["contain", "escalate", "close"]
+        timeouts["scope"] = 3 * 3600.0
+    decided = ["scope" if scope else "contain", "escalate", "close"]
     return Workflow(
-        name="soc-investigation",
+        name="soc-hunt" if scope else "soc-investigation",
         states={
+            **states,
             "triage": kit.agent("triage", system=TRIAGE, allow=["siem_search", "asset_lookup"]),
             "investigate": kit.agent(
                 "investigate",
@@ -90,8 +119,9 @@ def soc_workflow(kit: Kit) -> Workflow:
             "escalate": escalate,
         },
         transitions={
+            **transitions,
             "triage": ["investigate", "close"],
-            "investigate": ["contain", "escalate", "close"],
+            "investigate": decided,
             "contain": ["verify"],
             "verify": ["close", "rollback"],
             "rollback": ["escalate"],
@@ -99,7 +129,13 @@ def soc_workflow(kit: Kit) -> Workflow:
         },
         initial="triage",
         terminal=["close", "escalated"],
-        timeouts={"triage": 900.0, "investigate": 1800.0, "contain": 300.0, "verify": 600.0},
+        timeouts={
+            "triage": 900.0,
+            "investigate": 1800.0,
+            "contain": 300.0,
+            "verify": 600.0,
+            **timeouts,
+        },
         on_refused=Policy(retries=1, route_to="escalate"),
         on_error=Policy(retries=1, route_to="escalate"),
         on_budget="escalated",

@@ -1,16 +1,18 @@
-"""Every fault kind, alone, against the investigation: the trace shows the fault and the
-orchestrator's reaction to it. A perfect tier plays the models, so that each path is
-the fault's doing, not the model's."""
+"""Every fault kind, alone, against the SOC investigation (the ``c2-beacon`` and
+``critical-host-c2`` scenarios with their faults replaced): the trace shows the fault
+and the orchestrator's reaction to it. A perfect tier plays the models, so that each
+path is the fault's doing, not the model's."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 import pytest
 
 from windtunnel.orchestrator import Event, InvalidArgument, Trace
-from windtunnel.scenarios.investigation import Investigation, make_case, run_investigation
-from windtunnel.simulators import DEFAULT_TIERS, Fault, FaultPlan, SimulatedCrash, Trigger, derive_tier
+from windtunnel.scenarios import ScenarioRun, load_file, run_scenario
+from windtunnel.scenarios.soc import DOMAIN
+from windtunnel.simulators import DEFAULT_TIERS, Fault, Trigger, derive_tier
 
 PERFECT = derive_tier(
     DEFAULT_TIERS["large"],
@@ -23,29 +25,37 @@ PERFECT = derive_tier(
     hallucination_rate=0.0,
     malformed_rate=0.0,
 )
+assert DOMAIN.scenarios is not None
 
 
-def investigate(*faults: Fault, case: str = "c2_beacon", seed: int = 3, **kwargs: Any) -> Investigation:
-    return run_investigation(
-        seed=seed, tier=PERFECT, plan=FaultPlan(faults=list(faults)), case=case, **kwargs
-    )  # type: ignore[arg-type]
+def investigate(
+    *faults: Fault,
+    scenario: str = "c2-beacon",
+    seed: int = 3,
+    play: object = PERFECT,
+    trace: Trace | None = None,
+) -> ScenarioRun:
+    """Run the built-in ``scenario`` with ``faults`` instead of its own."""
+    [loaded] = load_file(DOMAIN.scenarios / f"{scenario}.yaml")  # type: ignore[operator]
+    spec = loaded.scenario.model_copy(update={"faults": list(faults)})
+    return run_scenario(replace(loaded, scenario=spec), seed=seed, play=play, trace=trace)  # type: ignore[arg-type]
 
 
-def fired(inv: Investigation | Trace, kind: str) -> list[Event]:
+def fired(inv: ScenarioRun | Trace, kind: str) -> list[Event]:
     trace = inv if isinstance(inv, Trace) else inv.trace
     found = trace.query(kind="fault_injected", fault_kind=kind)
     assert found, f"no {kind!r} fault in the trace"
     return found
 
 
-def path(inv: Investigation) -> list[str]:
+def path(inv: ScenarioRun) -> list[str]:
     return [e.target for e in inv.trace.query(kind="transition")]  # type: ignore[union-attr]
 
 
 def test_baseline_without_faults_contains_and_verifies() -> None:
     inv = investigate()
     assert path(inv) == ["investigate", "contain", "verify", "close"]
-    assert inv.correct
+    assert inv.verdict.correct
     assert inv.trace.query(kind="fault_injected") == []
 
 
@@ -57,7 +67,7 @@ def test_timeout() -> None:
     [call] = inv.trace.query(kind="tool_called", tool="threat_intel")
     assert (call.status, call.attempts) == ("ok", 2)  # type: ignore[union-attr]  # retried, then answered
     assert call.duration >= 20.0  # type: ignore[union-attr]  # the whole 20 s timeout was waited
-    assert inv.correct
+    assert inv.verdict.correct
 
 
 def test_latency_spike() -> None:
@@ -105,7 +115,7 @@ def test_stale_read_is_outwaited_by_verification() -> None:
     assert verified.attempts >= 2  # type: ignore[union-attr]  # the first read-backs were stale
     assert inv.trace.query(kind="verification_failed") == []
     assert path(inv)[-1] == "close"
-    assert inv.correct
+    assert inv.verdict.correct
 
 
 def test_silent_failure_is_caught_by_verification() -> None:
@@ -117,7 +127,7 @@ def test_silent_failure_is_caught_by_verification() -> None:
     [escalated] = inv.trace.query(kind="escalated")
     assert (escalated.trigger, escalated.to) == ("verification_failed", "escalate")  # type: ignore[union-attr]
     assert path(inv)[-2:] == ["escalate", "escalated"]
-    assert not inv.case.world.has("blocklist", inv.case.alert.dst_ip)
+    assert not inv.case.world.has("blocklist", inv.case.input.dst_ip)
 
 
 def test_conflicting_actor_is_caught_by_verification() -> None:
@@ -137,7 +147,7 @@ def test_hallucinated_tool_call_is_rejected() -> None:
     [rejected] = inv.trace.query(kind="tool_rejected")
     assert rejected.reason == "unknown_tool"  # type: ignore[union-attr]
     assert rejected.tool in fault.detail  # type: ignore[union-attr]
-    assert inv.correct  # the model went on after being told
+    assert inv.verdict.correct  # the model went on after being told
 
 
 def test_malformed_arguments_are_rejected() -> None:
@@ -147,7 +157,7 @@ def test_malformed_arguments_are_rejected() -> None:
     fired(inv, "malformed_arguments")
     [rejected] = inv.trace.query(kind="tool_rejected")
     assert rejected.reason == "invalid_arguments"  # type: ignore[union-attr]
-    assert inv.correct
+    assert inv.verdict.correct
 
 
 def test_rate_limit_is_retried_by_the_sdk() -> None:
@@ -159,7 +169,7 @@ def test_rate_limit_is_retried_by_the_sdk() -> None:
     assert (first.retries, first.error) == (1, None)  # type: ignore[union-attr]
     assert first.latency >= 7.0  # type: ignore[union-attr]  # the retry-after, in simulated time
     assert first.request_id is not None  # type: ignore[union-attr]  # it went through the SDK
-    assert inv.correct
+    assert inv.verdict.correct
 
 
 def test_overload_past_the_sdk_retries_is_handled_by_policy() -> None:
@@ -173,17 +183,19 @@ def test_overload_past_the_sdk_retries_is_handled_by_policy() -> None:
 
 
 def test_human_slow() -> None:
-    inv = investigate(Fault(id="f", kind="human_slow", target="humans", seconds=3000), case="critical_host")
+    inv = investigate(
+        Fault(id="f", kind="human_slow", target="humans", seconds=3000), scenario="critical-host-c2"
+    )
     fired(inv, "human_slow")
     assert path(inv)[-1] == "escalated"
     entered = inv.trace.query(kind="state_entered", state="escalate")[0].sim_time
     left = inv.trace.query(kind="transition", state="escalate")[0].sim_time
     assert left - entered >= 3000
-    assert inv.result.data["human"] in {"approve", "reject"}
+    assert inv.result.data["human"] in {"malicious", "benign"}
 
 
 def test_human_absent_takes_the_fail_safe() -> None:
-    inv = investigate(Fault(id="f", kind="human_absent", target="humans"), case="critical_host")
+    inv = investigate(Fault(id="f", kind="human_absent", target="humans"), scenario="critical-host-c2")
     fired(inv, "human_absent")
     assert inv.result.data["fail_safe"] == "no action"
     assert not inv.case.world.isolated
@@ -191,147 +203,85 @@ def test_human_absent_takes_the_fail_safe() -> None:
 
 
 def test_human_wrong() -> None:
-    inv = investigate(Fault(id="f", kind="human_wrong", target="humans"), case="critical_host", seed=5)
+    inv = investigate(Fault(id="f", kind="human_wrong", target="humans"), scenario="critical-host-c2", seed=5)
     fired(inv, "human_wrong")
     assert inv.result.data["human_correct"] is False
 
 
-def test_crash_stops_the_run_dead() -> None:
-    trace = Trace()
-    with pytest.raises(SimulatedCrash, match="crashed at transition 2"):
-        investigate(Fault(id="f", kind="crash", target="run", at_transition=2), trace=trace)
-    fired(trace, "crash")
-    assert trace.query(kind="run_finished") == []
-    assert len(trace.query(kind="transition")) == 2
+def test_crash_stops_the_run_dead_and_it_is_resumed_from_its_checkpoint() -> None:
+    inv = investigate(Fault(id="f", kind="crash", target="run", at_transition=2))
+    assert inv.injector.counts()["f"].fired == 1
+    # The resumed trace holds what the dead life committed: the first transition (the
+    # second died with it), then the rest.
+    [resumed] = inv.trace.query(kind="run_resumed")
+    before = [e for e in inv.trace.query(kind="transition") if e.seq < resumed.seq]
+    assert [e.target for e in before] == ["investigate"]  # type: ignore[union-attr]
+    assert path(inv)[-3:] == ["contain", "verify", "close"]
+    assert len(inv.trace.query(kind="run_finished")) == 1
+    assert len(inv.trace.query(kind="action_applied", tool="block_ip")) == 1  # never twice
+    assert inv.verdict.correct
 
 
-EVERY_KIND = FaultPlan(
-    faults=[
-        Fault(id="t", kind="timeout", target="tool:threat_intel", trigger=Trigger(probability=0.3)),
-        Fault(
-            id="l",
-            kind="latency_spike",
-            target="tool:siem_search",
-            seconds=20,
-            trigger=Trigger(probability=0.5),
-        ),
-        Fault(id="e", kind="error", target="tool:edr_process_tree", trigger=Trigger(probability=0.3)),
-        Fault(id="em", kind="empty_result", target="tool:user_lookup", trigger=Trigger(probability=0.5)),
-        Fault(id="p", kind="partial_result", target="tool:siem_search", trigger=Trigger(probability=0.5)),
-        Fault(
-            id="s", kind="stale_read", target="tool:block_ip", seconds=30, trigger=Trigger(probability=0.5)
-        ),
-        Fault(id="sf", kind="silent_failure", target="tool:block_ip", trigger=Trigger(probability=0.3)),
-        Fault(
-            id="c",
-            kind="conflicting_actor",
-            target="tool:block_ip",
-            seconds=5,
-            trigger=Trigger(probability=0.3),
-        ),
-        Fault(id="h", kind="hallucinated_tool_call", target="tier:mid", trigger=Trigger(probability=0.2)),
-        Fault(id="m", kind="malformed_arguments", target="tier:mid", trigger=Trigger(probability=0.2)),
-        Fault(id="r", kind="rate_limit", target="tier:mid", trigger=Trigger(probability=0.2), retry_after=2),
-        Fault(id="o", kind="overloaded", target="tier:mid", trigger=Trigger(probability=0.1)),
-        Fault(id="hs", kind="human_slow", target="humans", seconds=600, trigger=Trigger(probability=0.5)),
-        Fault(id="ha", kind="human_absent", target="humans", trigger=Trigger(probability=0.2)),
-        Fault(id="hw", kind="human_wrong", target="humans", trigger=Trigger(probability=0.2)),
-        Fault(id="x", kind="crash", target="run", at_transition=5, trigger=Trigger(probability=0.5)),
-    ]
+EVERY_KIND = (
+    Fault(id="t", kind="timeout", target="tool:threat_intel", trigger=Trigger(probability=0.3)),
+    Fault(
+        id="l",
+        kind="latency_spike",
+        target="tool:siem_search",
+        seconds=20,
+        trigger=Trigger(probability=0.5),
+    ),
+    Fault(id="e", kind="error", target="tool:edr_process_tree", trigger=Trigger(probability=0.3)),
+    Fault(id="em", kind="empty_result", target="tool:user_lookup", trigger=Trigger(probability=0.5)),
+    Fault(id="p", kind="partial_result", target="tool:siem_search", trigger=Trigger(probability=0.5)),
+    Fault(id="s", kind="stale_read", target="tool:block_ip", seconds=30, trigger=Trigger(probability=0.5)),
+    Fault(id="sf", kind="silent_failure", target="tool:block_ip", trigger=Trigger(probability=0.3)),
+    Fault(
+        id="c",
+        kind="conflicting_actor",
+        target="tool:block_ip",
+        seconds=5,
+        trigger=Trigger(probability=0.3),
+    ),
+    Fault(id="h", kind="hallucinated_tool_call", target="tier:mid", trigger=Trigger(probability=0.2)),
+    Fault(id="m", kind="malformed_arguments", target="tier:mid", trigger=Trigger(probability=0.2)),
+    Fault(id="r", kind="rate_limit", target="tier:mid", trigger=Trigger(probability=0.2), retry_after=2),
+    Fault(id="o", kind="overloaded", target="tier:mid", trigger=Trigger(probability=0.1)),
+    Fault(id="hs", kind="human_slow", target="humans", seconds=600, trigger=Trigger(probability=0.5)),
+    Fault(id="ha", kind="human_absent", target="humans", trigger=Trigger(probability=0.2)),
+    Fault(id="hw", kind="human_wrong", target="humans", trigger=Trigger(probability=0.2)),
+    Fault(id="x", kind="crash", target="run", at_transition=5, trigger=Trigger(probability=0.5)),
 )
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_determinism_with_every_fault_kind_enabled(seed: int) -> None:
-    def once() -> tuple[str, str | None]:
-        trace = Trace()
-        try:
-            inv = run_investigation(seed=seed, tier="mid", plan=EVERY_KIND, trace=trace)
-            outcome: str | None = inv.result.final_state
-        except SimulatedCrash:
-            outcome = None
-        return trace.dumps(), outcome
+    def once() -> tuple[str, str]:
+        inv = investigate(*EVERY_KIND, seed=seed, play="mid")
+        return inv.trace.dumps(), inv.result.final_state
 
     first, second = once(), once()
     assert first == second
     assert '"fault_injected"' in first[0]
 
 
-# --- plans and cases that cannot be run as asked ------------------------------------------
-
-
-def test_an_unknown_case_template_is_refused_with_the_closest_one() -> None:
-    with pytest.raises(InvalidArgument) as raised:
-        run_investigation(case="c2_becon")  # type: ignore[arg-type]
-    assert str(raised.value) == (
-        "unknown case='c2_becon'; choose one of ['c2_beacon', 'critical_host', 'benign_scanner'] "
-        "or an InvestigationCase; did you mean 'c2_beacon'?"
-    )
-    with pytest.raises(InvalidArgument, match=r"^unknown template='phishing'; choose one of \['c2_beacon', "):
-        make_case(0, "phishing")  # type: ignore[arg-type]
+# --- plays that cannot be run as asked; faults on the tiers of a ladder ----------------------
 
 
 def test_an_unknown_tier_is_refused_with_the_closest_one() -> None:
     with pytest.raises(
-        InvalidArgument, match=r"^unknown tier='larg'; choose one of \['large', 'mid', 'small'\] or a "
+        InvalidArgument, match=r"^unknown tier='larg'; choose one of \['large', 'mid', 'small'\]"
     ):
-        run_investigation(tier="larg")
-    with pytest.raises(InvalidArgument, match=r"^unknown triage_tier='huge'; choose one of"):
-        run_investigation(triage_tier="huge")
+        investigate(play="larg")
+    with pytest.raises(InvalidArgument, match=r"^unknown ladder tier='huge'; choose one of"):
+        investigate(play="ladder:small@0.9,huge")
 
 
-@pytest.mark.parametrize(
-    ("fault", "message"),
-    [
-        (
-            Fault(id="f", kind="timeout", target="tool:threat_intell"),
-            "fault 'f' can never fire: unknown target='tool:threat_intell'; choose one of "
-            "['tool:asset_lookup', 'tool:block_ip', 'tool:disable_user', 'tool:edr_process_tree', "
-            "'tool:enable_user', 'tool:firewall_rules', 'tool:isolate_host', 'tool:open_ticket', "
-            "'tool:release_host', 'tool:siem_search', 'tool:threat_intel', 'tool:unblock_ip', "
-            "'tool:user_lookup']; did you mean 'tool:threat_intel'?",
-        ),
-        (
-            Fault(id="s", kind="silent_failure", target="tool:firewall_rules"),
-            "fault 's' can never fire: kind='silent_failure' needs a write tool, and "
-            "target='tool:firewall_rules' is a read tool; choose one of ['tool:block_ip', "
-            "'tool:disable_user', 'tool:enable_user', 'tool:isolate_host', 'tool:open_ticket', "
-            "'tool:release_host', 'tool:unblock_ip']",
-        ),
-        (  # the run plays 'perfect' only
-            Fault(id="h", kind="hallucinated_tool_call", target="tier:small"),
-            "fault 'h' can never fire: unknown target='tier:small'; choose one of ['tier:perfect']",
-        ),
-        (
-            Fault(id="r", kind="rate_limit", target="tier:perfet"),
-            "fault 'r' can never fire: unknown target='tier:perfet'; choose one of ['tier:perfect']; "
-            "did you mean 'tier:perfect'?",
-        ),
-    ],
-)
-def test_a_fault_whose_target_is_not_in_the_run_is_refused(fault: Fault, message: str) -> None:
-    with pytest.raises(InvalidArgument) as raised:
-        investigate(fault)
-    assert str(raised.value) == message
-
-
-def test_faults_on_the_ladder_tiers_and_the_triage_tier_can_fire() -> None:
+def test_faults_on_the_tiers_of_a_ladder_fire_when_they_play() -> None:
     faults = [
         Fault(id="t", kind="malformed_arguments", target="tier:small", trigger=Trigger(nth=1)),
         Fault(id="l", kind="malformed_arguments", target="tier:large", trigger=Trigger(nth=1)),
+        Fault(id="x", kind="overloaded", target="tier:huge"),  # no such tier plays: never fires
     ]
-    inv = run_investigation(
-        seed=1,
-        tier="mid",
-        triage_tier="small",
-        ladder=[("mid", 0.99), ("large", 0.99)],
-        plan=FaultPlan(faults=faults),
-    )
+    inv = investigate(*faults, seed=1, play="ladder:small@0.99,mid@0.99,large")
     assert {e.fault_id for e in inv.trace.query(kind="fault_injected")} == {"t", "l"}  # type: ignore[union-attr]
-    with pytest.raises(InvalidArgument, match=r"choose one of \['tier:large', 'tier:mid', 'tier:small'\]"):
-        run_investigation(
-            seed=1,
-            triage_tier="small",
-            ladder=[("mid", 0.9), ("large", 0.9)],
-            plan=FaultPlan(faults=[Fault(id="x", kind="overloaded", target="tier:huge")]),
-        )

@@ -15,22 +15,17 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from windtunnel.orchestrator import InvalidArgument, LLMAgent, Tool, ToolRegistry, run
-from windtunnel.simulators import ScriptedModel, Sim, respond, submit, tool_call
-from windtunnel.simulators.soc_tools import (
+from windtunnel.scenarios.soc.sources import HostArgs, IpArgs, Latency, SiemQuery, TicketArgs, UserArgs
+from windtunnel.scenarios.soc.tools import (
     DEFAULT_LATENCY,
     READ_TOOLS,
     WRITE_TOOLS,
-    HostArgs,
-    IpArgs,
-    Latency,
-    SiemQuery,
-    TicketArgs,
-    UserArgs,
     soc_tools,
 )
-from windtunnel.simulators.world import Host, IpInfo, LogEvent, Process, Ticket, User, World
+from windtunnel.scenarios.soc.world import Host, IpInfo, LogEvent, Process, Ticket, User, World
+from windtunnel.simulators import ScriptedModel, Sim, respond, submit, tool_call
 
-from ..orchestrator.agent_kit import agent_workflow
+from ...orchestrator.agent_kit import agent_workflow
 
 C2 = "203.0.113.9"
 INSTANT = {name: Latency(median=0, sigma=0) for name in (*READ_TOOLS, *WRITE_TOOLS)}

@@ -13,7 +13,6 @@ from typing import Literal, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 __all__ = [
-    "ActionRef",
     "Alert",
     "Change",
     "Criticality",
@@ -24,15 +23,12 @@ __all__ = [
     "Reputation",
     "StateSet",
     "Ticket",
-    "Truth",
     "User",
-    "Verdict",
     "World",
 ]
 
 Criticality: TypeAlias = Literal["low", "medium", "high", "critical"]
 Reputation: TypeAlias = Literal["benign", "unknown", "suspicious", "malicious"]
-Verdict: TypeAlias = Literal["malicious", "benign"]
 StateSet: TypeAlias = Literal["blocklist", "isolated", "disabled"]
 
 
@@ -209,23 +205,3 @@ class Alert(_Model):
     user: str = ""
     time: float = 0.0
     description: str = ""
-
-
-class ActionRef(_Model):
-    """An action by tool and arguments, e.g. ``block_ip`` on ``203.0.113.9``."""
-
-    tool: str
-    args: dict[str, str] = Field(default_factory=dict)
-
-
-class Truth(_Model):
-    """What really happened, known to the simulators and the evaluators, never the agents."""
-
-    verdict: Verdict
-    needs_human: bool = Field(description="Whether a human must decide (e.g. a critical asset).")
-    difficulty: float = Field(0.3, ge=0, le=1, description="0: obvious; 1: as hard as they come.")
-    evidence: list[str] = Field(
-        default_factory=list, description="The read tools whose answers reveal the verdict."
-    )
-    required_actions: list[ActionRef] = Field(default_factory=list)
-    forbidden_actions: list[ActionRef] = Field(default_factory=list)
