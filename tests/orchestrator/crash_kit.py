@@ -18,18 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from windtunnel.orchestrator import (
     ActionPolicy,
-    ActionSpec,
     Checkpoint,
     Lease,
     LedgerEntry,
     Outcome,
     SqliteStore,
     StepContext,
-    Tool,
     ToolRegistry,
     ToolUseBlock,
     Trace,
@@ -40,6 +36,8 @@ from windtunnel.orchestrator import (
 )
 from windtunnel.orchestrator.trace import Record
 from windtunnel.simulators import Sim, SimulatedCrash
+
+from .durable_kit import firewall_tools
 
 TTL = 60.0
 
@@ -93,10 +91,6 @@ class CrashingStore(SqliteStore):
         super().release_owner(run_id, incarnation)
 
 
-class Ip(BaseModel):
-    ip: str
-
-
 @dataclass
 class Firewall:
     """A blocklist in memory — the outside world, which no crash rolls back — that
@@ -147,36 +141,7 @@ class Firewall:
         (self._blocked.add if present else self._blocked.discard)(ip)
 
     def registry(self) -> ToolRegistry:
-        def tool(name: str, present: bool) -> Tool:
-            async def apply(args: Ip) -> dict[str, Any]:
-                await asyncio.sleep(1.0)
-                self.set(args.ip, present)
-                return {"ip": args.ip, "blocked": present}
-
-            async def done(args: Ip) -> bool:
-                return (args.ip in self.blocked) == present
-
-            async def undo(args: Ip) -> None:
-                self.set(args.ip, not present)
-
-            intent, opposite = ("block", "unblock") if present else ("unblock", "block")
-            return Tool(
-                name=name,
-                description=f"{intent} an address",
-                input_model=Ip,
-                fn=apply,
-                kind="write",
-                action=ActionSpec(
-                    intent=intent,
-                    opposite=opposite,
-                    resource=lambda args: f"ip:{args.ip}",
-                    precheck=done,
-                    verify=done,
-                    compensate=undo,
-                ),
-            )
-
-        return ToolRegistry([tool("block_ip", True), tool("unblock_ip", False)])
+        return firewall_tools(lambda ip: ip in self.blocked, self.set)
 
 
 Plan = list[list[tuple[str, str]]]

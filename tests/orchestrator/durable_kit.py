@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,36 +48,43 @@ class FileFirewall:
         self.path.write_text(json.dumps(sorted(blocked)))
 
     def registry(self) -> ToolRegistry:
-        def tool(name: str, present: bool) -> Tool:
-            async def apply(args: Ip) -> dict[str, Any]:
-                await asyncio.sleep(1.0)
-                self.set(args.ip, present)
-                return {"ip": args.ip, "blocked": present}
+        return firewall_tools(lambda ip: ip in self.blocked(), self.set)
 
-            async def done(args: Ip) -> bool:
-                return (args.ip in self.blocked()) == present
 
-            async def undo(args: Ip) -> None:
-                self.set(args.ip, not present)
+def firewall_tools(is_blocked: Callable[[str], bool], change: Callable[[str, bool], None]) -> ToolRegistry:
+    """``block_ip`` and ``unblock_ip`` over a blocklist: each takes a simulated second,
+    verified by reading the blocklist back, undone by the opposite change."""
 
-            intent, opposite = ("block", "unblock") if present else ("unblock", "block")
-            return Tool(
-                name=name,
-                description=f"{intent} an address",
-                input_model=Ip,
-                fn=apply,
-                kind="write",
-                action=ActionSpec(
-                    intent=intent,
-                    opposite=opposite,
-                    resource=lambda args: f"ip:{args.ip}",
-                    precheck=done,
-                    verify=done,
-                    compensate=undo,
-                ),
-            )
+    def tool(name: str, present: bool) -> Tool:
+        async def apply(args: Ip) -> dict[str, Any]:
+            await asyncio.sleep(1.0)
+            change(args.ip, present)
+            return {"ip": args.ip, "blocked": present}
 
-        return ToolRegistry([tool("block_ip", True), tool("unblock_ip", False)])
+        async def done(args: Ip) -> bool:
+            return is_blocked(args.ip) == present
+
+        async def undo(args: Ip) -> None:
+            change(args.ip, not present)
+
+        intent, opposite = ("block", "unblock") if present else ("unblock", "block")
+        return Tool(
+            name=name,
+            description=f"{intent} an address",
+            input_model=Ip,
+            fn=apply,
+            kind="write",
+            action=ActionSpec(
+                intent=intent,
+                opposite=opposite,
+                resource=lambda args: f"ip:{args.ip}",
+                precheck=done,
+                verify=done,
+                compensate=undo,
+            ),
+        )
+
+    return ToolRegistry([tool("block_ip", True), tool("unblock_ip", False)])
 
 
 def durable_workflow(firewall: FileFirewall, *, kill_at: str | None = None) -> Workflow:

@@ -48,7 +48,8 @@ from windtunnel.orchestrator.owners import owner_alive
 from windtunnel.orchestrator.trace import Record
 from windtunnel.simulators import Sim, SimulatedCrash
 
-from .crash_kit import SMALL, TTL, CrashingStore, Firewall, Ip, Reaper, _Clock, workflow
+from .crash_kit import SMALL, TTL, CrashingStore, Firewall, Reaper, _Clock, workflow
+from .durable_kit import Ip
 from .test_durable import approval_workflow
 from .test_store_damage import RUN, paused_store, reopen_and_resume, sql
 
