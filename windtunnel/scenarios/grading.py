@@ -6,24 +6,26 @@ The generic checks (τ²-bench's reward basis, for orchestration):
 - ``final_state``: it ended in a state the truth accepts;
 - ``escalation``: it reached a human exactly when the truth says one is needed;
 - ``required_actions``: each required action was applied, verified, and is in effect at the end;
-- ``forbidden_actions``: no forbidden action is in effect in the final world;
+- ``forbidden_actions``: no forbidden action was applied — at any time, an undo does
+  not unsay it — nor is in effect in the final world;
 - ``budget``: no budget ran out;
 
 plus the domain's own checks. ``correct`` is all of them passing.
 
-**Truth under faults.** What is right can depend on the faults that fired. When a
-fault that can stop a write from landing (a silent failure, a conflicting actor,
-an error, a timeout, a stale read) fired on a required action's tool and the action
-is not in effect at the end, the action was impossible: escalating to a human *is*
-the right outcome, and the run is graded so. When every call of a key-evidence
-source failed under a fault, the case could not be decided from the evidence:
-escalating becomes right too, beside the outcome the truth states. The verdict
-names the faults that decided it.
+**Truth under faults.** What is right can depend on the faults that fired, and
+the grader reads it off the trace, whatever the kinds (a domain's own kinds too):
+when the run tried a required action, the action is not in effect at the end, and
+faults hit the run's tools (the write never landed, its call timed out, its
+read-back could not be made), the action was impossible — escalating to a human
+*is* the right outcome, and the run is graded so. When a key-evidence source never
+answered under faults that hit it, the case could not be decided from the
+evidence: escalating becomes right too, beside the outcome the truth states. The
+verdict names the faults that decided it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,8 +36,7 @@ from .schema import ActionRef, Truth
 
 __all__ = ["FiredFault", "Verdict", "grade"]
 
-_STOPS_A_WRITE = frozenset({"silent_failure", "conflicting_actor", "error", "timeout", "stale_read"})
-_LOSES_EVIDENCE = frozenset({"timeout", "error", "empty_result"})
+_EMPTY = frozenset({"", "[]", "{}", "null"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,47 +79,81 @@ def grade(domain: Domain, case: Case, result: RunResult, *, fired: Sequence[Fire
     """Grade ``result`` against ``case``'s truth — or, when faults made it impossible
     or undecidable, against what is right under them."""
     events = result.trace.query(run_id=result.run_id)
-    escalated = any(
-        event.kind == "state_entered" and event.state in domain.escalation_states for event in events
-    )
+    run = _Run.read(domain, events)
     truth = case.truth
-    impossible = _impossible(domain, case, fired)
-    lost = _evidence_lost(truth, events, fired)
-    stated = _checks(domain, case, truth, result, events, escalated)
+    on_tools = [fault for fault in fired if fault.target.startswith("tool:")]
+    impossible = _impossible(domain, case, run, on_tools)
+    lost = _evidence_lost(truth, run, on_tools)
+    stated = _checks(domain, case, truth, result, run)
     if not impossible and all(check.passed for check in stated):
-        return Verdict(checks=stated, correct=True, escalated=escalated, needs_human=truth.needs_human)
-    decided = impossible or lost
-    if decided:
+        return Verdict(checks=stated, correct=True, escalated=run.escalated, needs_human=truth.needs_human)
+    if impossible or lost:
         stopped = [action for action, _ in impossible]  # ActionRefs hold dicts: compared, not hashed
         possible = [a for a in truth.required_actions if a not in stopped]
-        alternative = _escalation_truth(
-            truth, needs_human=True, final_states=sorted(domain.escalated_states), required=possible
+        alternative = truth.model_copy(
+            update={
+                "needs_human": True,
+                "final_states": sorted(domain.escalated_states),
+                "required_actions": possible,
+            }
         )
-        checks = _checks(domain, case, alternative, result, events, escalated)
+        checks = _checks(domain, case, alternative, result, run)
         ids = tuple(dict.fromkeys(fault.id for _, faults in [*impossible, *lost] for fault in faults))
         if impossible or all(check.passed for check in checks):
             correct = all(check.passed for check in checks)
             return Verdict(
-                checks=checks, correct=correct, escalated=escalated, needs_human=True, decided_by=ids
+                checks=checks, correct=correct, escalated=run.escalated, needs_human=True, decided_by=ids
             )
-    return Verdict(checks=stated, correct=False, escalated=escalated, needs_human=truth.needs_human)
+    return Verdict(checks=stated, correct=False, escalated=run.escalated, needs_human=truth.needs_human)
 
 
-def _escalation_truth(
-    truth: Truth, *, needs_human: bool, final_states: list[str], required: list[ActionRef]
-) -> Truth:
-    """``truth`` as it stands once faults decided that a human is needed."""
-    return truth.model_copy(
-        update={"needs_human": needs_human, "final_states": final_states, "required_actions": required}
-    )
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Run:
+    """What the grader reads off a run's events."""
+
+    escalated: bool
+    """Whether the run entered an escalation state."""
+    writes: tuple[tuple[str, Any], ...]
+    """(tool, arguments) of every write call answered ok."""
+    calls: dict[str, list[Any]]
+    """The ``tool_called`` events, by tool."""
+    verified: frozenset[str]
+    """Write tools with an action verified (or found already done)."""
+    events: tuple[Any, ...]
+    """The run's events."""
+
+    @classmethod
+    def read(cls, domain: Domain, events: Sequence[Any]) -> _Run:
+        write_tools = {e.tool for e in events if e.kind in ("action_applied", "action_unknown")}
+        calls: dict[str, list[Any]] = {}
+        writes: list[tuple[str, Any]] = []
+        escalated = False
+        for event in events:
+            if event.kind == "state_entered" and event.state in domain.escalation_states:
+                escalated = True
+            elif event.kind == "tool_called":
+                calls.setdefault(event.tool, []).append(event)
+                if event.tool in write_tools and event.status == "ok":
+                    writes.append((event.tool, event.input))
+        verified = {e.tool for e in events if e.kind == "action_verified"}
+        verified |= {e.tool for e in events if e.kind == "action_applied" and e.noop}
+        return cls(
+            escalated=escalated,
+            writes=tuple(writes),
+            calls=calls,
+            verified=frozenset(verified),
+            events=tuple(events),
+        )
 
 
 def _checks(
-    domain: Domain, case: Case, truth: Truth, result: RunResult, events: Sequence[Any], escalated: bool
+    domain: Domain,
+    case: Case,
+    truth: Truth,
+    result: RunResult,
+    run: _Run,
 ) -> tuple[Check, ...]:
     world = case.world
-    verified = {getattr(e, "tool", None) for e in events if e.kind == "action_verified"}
-    verified |= {getattr(e, "tool", None) for e in events if e.kind == "action_applied" and e.noop}
     checks = [
         Check(
             name="completed",
@@ -130,19 +165,17 @@ def _checks(
             passed=result.final_state in truth.final_states,
             reason=f"ended in {result.final_state!r}; right: {' or '.join(map(repr, truth.final_states))}",
         ),
-        Check(
-            name="escalation",
-            passed=escalated == truth.needs_human,
-            reason=(
-                f"{'reached' if escalated else 'did not reach'} a human; "
-                f"{'one is' if truth.needs_human else 'none is'} needed"
-            ),
-        ),
     ]
+    passed = run.escalated == truth.needs_human
+    reason = (
+        f"{'reached' if run.escalated else 'did not reach'} a human; "
+        f"{'one is' if truth.needs_human else 'none is'} needed"
+    )
+    checks.append(Check(name="escalation", passed=passed, reason=reason))
     missing = [
         str(action)
         for action in truth.required_actions
-        if not (domain.in_effect(world, action) and action.tool in verified)
+        if not (domain.in_effect(world, action) and action.tool in run.verified)
     ]
     checks.append(
         Check(
@@ -155,21 +188,24 @@ def _checks(
             ),
         )
     )
-    present = [str(action) for action in truth.forbidden_actions if domain.in_effect(world, action)]
+    # Forbidden: in effect at the end, or applied at any time (an undo does not unsay it).
+    present = [
+        str(action)
+        for action in truth.forbidden_actions
+        if domain.in_effect(world, action) or _made(action, run.writes)
+    ]
     checks.append(
         Check(
             name="forbidden_actions",
             passed=not present,
-            reason=f"in effect at the end: {', '.join(present)}" if present else "none in effect",
+            reason=f"applied or in effect: {', '.join(present)}" if present else "none applied",
         )
     )
     checks.append(
         Check(
             name="budget",
             passed=result.status != "budget_exceeded",
-            reason=result.reason or "within budget"
-            if result.status == "budget_exceeded"
-            else "within budget",
+            reason=(result.reason or "ran out") if result.status == "budget_exceeded" else "within budget",
         )
     )
     graded = GradeInput(
@@ -177,34 +213,47 @@ def _checks(
         final_state=result.final_state,
         status=result.status,
         data=result.data,
-        events=events,
+        events=run.events,
     )
     checks.extend(domain.grade(graded))
     return tuple(checks)
 
 
+def _made(action: ActionRef, writes: Sequence[tuple[str, Any]]) -> bool:
+    """Whether ``action`` is among the write calls made (answered ok)."""
+    return any(tool == action.tool and _same(given, action.args) for tool, given in writes)
+
+
+def _same(made: Any, wanted: Any) -> bool:
+    """Whether the arguments of a call match an action's: every argument the action
+    names has the value it names."""
+    return isinstance(made, dict) and all(made.get(key) == value for key, value in wanted.items())
+
+
 def _impossible(
-    domain: Domain, case: Case, fired: Iterable[FiredFault]
+    domain: Domain, case: Case, run: _Run, faults: Sequence[FiredFault]
 ) -> list[tuple[ActionRef, list[FiredFault]]]:
-    """Required actions that are not in effect and whose tool a write-stopping fault hit."""
+    """Required actions the run tried that are not in effect at the end, in a run
+    where faults hit its tools: the faults stopped them (a write that never landed,
+    a call that timed out, a read-back that could not be made)."""
+    if not faults:
+        return []
     found = []
     for action in case.truth.required_actions:
-        faults = [f for f in fired if f.target == f"tool:{action.tool}" and f.kind in _STOPS_A_WRITE]
-        if faults and not domain.in_effect(case.world, action):
-            found.append((action, faults))
+        tried = any(_same(call.input, action.args) for call in run.calls.get(action.tool, ()))
+        if tried and not domain.in_effect(case.world, action):
+            found.append((action, list(faults)))
     return found
 
 
 def _evidence_lost(
-    truth: Truth, events: Sequence[Any], fired: Iterable[FiredFault]
+    truth: Truth, run: _Run, faults: Sequence[FiredFault]
 ) -> list[tuple[str, list[FiredFault]]]:
-    """Key-evidence tools every call of which failed, under a fault that hit them."""
-    fired = list(fired)
+    """Key-evidence tools that never gave an answer, under faults that hit them."""
     lost = []
     for tool in truth.evidence:
-        calls = [e for e in events if e.kind == "tool_called" and e.tool == tool]
-        faults = [f for f in fired if f.target == f"tool:{tool}" and f.kind in _LOSES_EVIDENCE]
-        answered = [c for c in calls if c.status == "ok" and c.output.strip() not in ("", "[]", "{}")]
-        if faults and not answered:
-            lost.append((tool, faults))
+        hit = [fault for fault in faults if fault.target == f"tool:{tool}"]
+        answered = [c for c in run.calls.get(tool, ()) if c.status == "ok" and c.output.strip() not in _EMPTY]
+        if hit and not answered:
+            lost.append((tool, hit))
     return lost
