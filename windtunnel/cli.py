@@ -321,6 +321,9 @@ def validate(
     from windtunnel.scenarios import load_suite
     from windtunnel.scenarios.problems import ScenarioError
 
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        raise _fail(f"no such file or directory: {', '.join(missing)}")
     try:
         suite = load_suite(paths)
     except ScenarioError as exc:

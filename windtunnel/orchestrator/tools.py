@@ -203,6 +203,14 @@ def _check_tool(tool: Tool, seen: Mapping[str, Tool]) -> list[Problem]:
                 states=where,
             )
         )
+    if tool.action is not None and not (callable(tool.action.verify) and callable(tool.action.precheck)):
+        problems.append(
+            Problem(
+                message=f"write tool {tool.name!r}: its action needs a precheck and a verify callable, "
+                "to tell whether it is done and to read it back",
+                states=where,
+            )
+        )
     if tool.breaker.failures < 1:
         problems.append(
             Problem(

@@ -38,6 +38,7 @@ __all__ = [
     "GradeInput",
     "Kit",
     "load_domain",
+    "load_factory",
     "register_domain",
 ]
 
@@ -148,6 +149,25 @@ class Domain:
 _LOADED: dict[str, Domain] = {}
 
 
+def load_factory(target: str) -> Callable[[Kit], Workflow]:
+    """The workflow factory ``"package.module:function"`` names.
+
+    Raises:
+        InvalidArgument: it cannot be imported, or it is not callable.
+    """
+    module, _, name = target.partition(":")
+    if not module or not name:
+        raise InvalidArgument(f"workflow={target!r} must be 'package.module:function'")
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except Exception as exc:  # the user's module may raise anything while it imports
+        raise InvalidArgument(f"workflow={target!r}: cannot import it: {type(exc).__name__}: {exc}") from None
+    if not callable(found) or isinstance(found, type):
+        raise InvalidArgument(f"workflow={target!r} is {type(found).__name__}, not a factory function")
+    factory: Callable[[Kit], Workflow] = found
+    return factory
+
+
 def register_domain(domain: Domain) -> Domain:
     """Make ``domain`` loadable by its name (for a domain defined in a script or a
     notebook rather than an importable module); returns it.
@@ -184,8 +204,10 @@ def load_domain(name: str) -> Domain:
     module_name, _, attribute = target.partition(":")
     try:
         found = getattr(importlib.import_module(module_name), attribute or "DOMAIN")
-    except (ImportError, AttributeError) as exc:
-        raise InvalidArgument(f"domain={name!r}: cannot import {target!r}: {exc}") from None
+    except Exception as exc:  # the user's module may raise anything while it imports
+        raise InvalidArgument(
+            f"domain={name!r}: cannot import {target!r}: {type(exc).__name__}: {exc}"
+        ) from None
     if not isinstance(found, Domain):
         raise InvalidArgument(f"domain={name!r}: {target!r} is {type(found).__name__}, not a Domain")
     _LOADED[name] = found

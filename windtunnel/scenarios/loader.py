@@ -16,6 +16,7 @@ the domain's own reference checks pass; ids are unique in a suite.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import io
@@ -27,12 +28,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from windtunnel.orchestrator import InvalidArgument, WindtunnelError
-from windtunnel.simulators import FaultPlan, Sim, derive_seed
+from windtunnel.simulators import DEFAULT_TIERS, FaultPlan, Sim, derive_seed
 
-from .domain import Case, Domain, load_domain
+from .domain import Case, Domain, load_domain, load_factory
 from .problems import FileProblem, ScenarioError, format_path, line_of, problems_from
 from .schema import Scenario
 from .vary import draw, placeholders, substitute
@@ -108,7 +109,10 @@ def _files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileProblem], 
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and not _is_suite(p)))
+            listed = sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES)
+            files.extend(p for p in listed if not _is_suite(p))
+            for suite in (p for p in listed if _is_suite(p)):  # checked, not expanded
+                problems.extend(_suite_file(suite)[1])
         elif not path.exists():
             problems.append(
                 FileProblem(file=str(path), line=None, path="", message="no such file or directory")
@@ -193,6 +197,8 @@ def _load(path: Path) -> tuple[list[LoadedScenario], list[FileProblem]]:
         mark = exc.problem_mark or exc.context_mark
         line = None if mark is None else mark.line + 1
         return [], [FileProblem(file=file, line=line, path="", message=f"not valid YAML: {exc.problem}")]
+    except YAMLError as exc:  # e.g. a character YAML does not allow
+        return [], [FileProblem(file=file, line=None, path="", message=f"not valid YAML: {exc}")]
     nodes: list[tuple[Any, int | None]] = []  # each scenario's node, and its line if a scalar
     for document in documents:
         if isinstance(document, list):
@@ -250,25 +256,58 @@ def _one(
                 )
     if problems:
         return None, problems
-    values = draw(scenario.vary, seed=0, scenario=scenario.id)
-    for section, model in (("world", domain.world), ("input", domain.input)):
+    # What vary draws must fit wherever it goes, for any seed: a few seeds are tried.
+    for seed in _SEEDS_CHECKED if scenario.vary else (0,):
+        values = draw(scenario.vary, seed=seed, scenario=scenario.id)
+        for section, model in (("world", domain.world), ("input", domain.input)):
+            try:
+                model.model_validate(substitute(getattr(scenario, section), values))
+            except ValidationError as exc:
+                given = getattr(scenario, section)
+                found = problems_from(exc, file=file, node=node, data=given, model=model, prefix=(section,))
+                problems.extend(_at_seed(found, seed, scenario))
+        if problems:
+            return None, problems
         try:
-            model.model_validate(substitute(getattr(scenario, section), values))
-        except ValidationError as exc:
-            problems.extend(
-                problems_from(
-                    exc, file=file, node=node, data=getattr(scenario, section), model=model, prefix=(section,)
-                )
-            )
-    if problems:
-        return None, problems
-    case = resolve(scenario, domain, seed=0)
-    _check_references(scenario, domain, case, scenario.plan, problem)
-    for loc, message in domain.check(case):
-        problem(loc, message)
+            case = resolve(scenario, domain, seed=seed)
+        except (ValidationError, InvalidArgument) as exc:
+            problem(("truth",), f"with seed {seed}, vary gives a truth that does not fit: {_first(exc)}")
+            return None, problems
+        except Exception as exc:  # the domain's builder is the user's code
+            problem((), f"the domain's build() raised {type(exc).__name__}: {exc}")
+            return None, problems
+    if scenario.workflow is not None:
+        try:
+            load_factory(scenario.workflow)
+        except InvalidArgument as exc:
+            problem(("workflow",), str(exc))
+    try:
+        _check_references(scenario, domain, case, scenario.plan, problem)
+        for loc, message in domain.check(case):
+            problem(loc, message)
+    except Exception as exc:  # the domain's tools() and check() are the user's code
+        problem((), f"domain {domain.name!r} failed while checking the scenario: {type(exc).__name__}: {exc}")
     return (
         LoadedScenario(scenario=scenario, domain=domain, file=file, line=line) if not problems else None
     ), problems
+
+
+_SEEDS_CHECKED = range(8)
+"""Seeds whose draws a scenario with ``vary`` is checked with when loaded."""
+
+
+def _at_seed(problems: list[FileProblem], seed: int, scenario: Scenario) -> list[FileProblem]:
+    """``problems`` found with the values vary drew for ``seed`` (say so past seed 0)."""
+    if seed == 0 or not scenario.vary:
+        return problems
+    return [dataclasses.replace(p, message=f"{p.message} (with seed {seed}'s vary draws)") for p in problems]
+
+
+def _first(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"{format_path(first['loc'])}: {first['msg']}"
+    return str(exc)
 
 
 def _check_references(scenario: Scenario, domain: Domain, case: Case, plan: FaultPlan, problem: Any) -> None:
@@ -280,7 +319,11 @@ def _check_references(scenario: Scenario, domain: Domain, case: Case, plan: Faul
     for index, fault in enumerate(plan.faults):
         kind, target = fault.kind, fault.target
         if target.startswith("tier:"):
-            continue  # tiers come from the experiment's configs, not the scenario
+            # The built-in tiers; a fault on a tier of your own is written in code, not a file.
+            if target.removeprefix("tier:") not in DEFAULT_TIERS:
+                tiers = sorted(f"tier:{name}" for name in DEFAULT_TIERS)
+                problem(("faults", index, "target"), f"unknown tier {target!r}{_closest(target, tiers)}")
+            continue
         if target not in targets:
             problem(("faults", index, "target"), f"unknown target {target!r}{_closest(target, targets)}")
         elif (
@@ -383,6 +426,16 @@ def _suite_file(path: Path) -> tuple[list[Path], list[FileProblem], list[str]]:
     files: list[Path] = []
     problems: list[FileProblem] = []
     for index, pattern in enumerate(suite.include):
+        if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            problems.append(
+                FileProblem(
+                    file=file,
+                    line=line_of(node, ("include", index)),
+                    path=f"include[{index}]",
+                    message=f"{pattern!r}: include patterns are relative to the suite file, in its folder",
+                )
+            )
+            continue
         matched = sorted(p for p in path.parent.glob(pattern) if p.suffix in _SUFFIXES and not _is_suite(p))
         if not matched:
             problems.append(

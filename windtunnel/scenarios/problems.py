@@ -18,6 +18,7 @@ from typing import Any, Union
 from pydantic import BaseModel, ValidationError
 
 from windtunnel.orchestrator import WindtunnelError
+from windtunnel.simulators import Fault, fault_kinds
 
 __all__ = ["FileProblem", "ScenarioError", "format_path", "line_of", "problems_from"]
 
@@ -105,7 +106,7 @@ def problems_from(
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown key" + _suggestion(
-                str(loc[-1]) if loc else "", _keys_at(model, item["loc"][:-1])
+                str(loc[-1]) if loc else "", _keys_at(model, item["loc"][:-1], data)
             )
         elif item["type"] == "missing":
             message = "required, missing"
@@ -139,14 +140,27 @@ def _data_loc(data: Any, loc: Sequence[str | int]) -> Loc:
     return tuple(kept)
 
 
-def _keys_at(model: Any, loc: Sequence[str | int]) -> list[str]:
-    """The keys the model accepts at ``loc`` (for suggesting one); [] when unknown."""
+def _keys_at(model: Any, loc: Sequence[str | int], data: Any = None) -> list[str]:
+    """The keys the model accepts at ``loc`` (for suggesting one); [] when unknown.
+    ``data`` is what was validated: a fault's keys depend on its kind."""
     annotation: Any = model
     for part in loc:
+        if isinstance(data, Mapping) and isinstance(part, str) and part not in data:
+            continue  # a union member's tag, not a place in the data
         annotation = _unwrap(annotation, part)
         if annotation is None:
             return []
+        if isinstance(data, Mapping):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            data = None
     annotation = _unwrap(annotation, None)
+    if isinstance(annotation, type) and issubclass(annotation, Fault) and isinstance(data, Mapping):
+        kinds = fault_kinds()
+        if data.get("kind") in kinds:
+            annotation = kinds[data["kind"]].model
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [info.alias or name for name, info in annotation.model_fields.items()]
     return []

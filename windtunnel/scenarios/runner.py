@@ -11,7 +11,6 @@ a supervisor restarting a killed process would, and graded on the whole of it.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +45,7 @@ from windtunnel.simulators import (
     TierProfile,
 )
 
-from .domain import Case, Kit
+from .domain import Case, Kit, load_factory
 from .grading import FiredFault, Verdict, grade
 from .loader import LoadedScenario, resolve
 from .schema import Scenario
@@ -182,7 +181,13 @@ def run_scenario(
     human = injector.human(SimulatedHuman(DEFAULT_APPROVERS["oncall"], rng=sim.rng("humans")))
     kit = Kit(case=case, tools=tools, agent=agent, human=human, sim=sim)
     factory = _factory(workflow or spec.workflow) or domain.workflow
-    built = factory(kit)
+    try:
+        built = factory(kit)
+    except Exception as exc:  # the user's factory: a bad one is bad input, not a crash
+        name = getattr(factory, "__qualname__", repr(factory))
+        raise InvalidArgument(f"the workflow factory {name} raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(built, Workflow):
+        raise InvalidArgument(f"the workflow factory returned {type(built).__name__}, not a Workflow")
     trace = Trace() if trace is None else trace
     crashes = any(fault.kind == "crash" for fault in spec.faults)
     store = SqliteStore(":memory:") if crashes else None
@@ -242,12 +247,4 @@ def _factory(target: Callable[[Kit], Workflow] | str | None) -> Callable[[Kit], 
     """The workflow factory ``target`` names (``"module:factory"``), or None."""
     if target is None or callable(target):
         return target
-    module, _, name = target.partition(":")
-    try:
-        found = getattr(importlib.import_module(module), name or "workflow")
-    except (ImportError, AttributeError) as exc:
-        raise InvalidArgument(f"workflow={target!r}: cannot import it: {exc}") from None
-    if not callable(found):
-        raise InvalidArgument(f"workflow={target!r} is {type(found).__name__}, not a factory")
-    factory: Callable[[Kit], Workflow] = found
-    return factory
+    return load_factory(target)

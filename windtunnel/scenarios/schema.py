@@ -25,6 +25,7 @@ Example (YAML)::
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -104,6 +105,13 @@ class Vary(BaseModel):
             bounds = getattr(self, name)
             if bounds is not None and bounds[0] > bounds[1]:
                 raise InvalidArgument(f"{name}={list(bounds)} must have low <= high")
+        if self.ip is not None:
+            try:
+                ipaddress.IPv4Network(self.ip, strict=False)
+            except ValueError as exc:
+                raise InvalidArgument(
+                    f"ip={self.ip!r} is not an IPv4 network, e.g. 203.0.113.0/24: {exc}"
+                ) from None
         return self
 
 
