@@ -67,3 +67,19 @@ def test_validate_and_scenario_run_usage_errors(tmp_path: Path) -> None:
         assert result.exit_code == 2, (factory, result.output)
         assert "Traceback" not in result.output
         assert result.output.startswith("windtunnel: ")
+
+
+def test_duplicate_fault_ids_are_reported_at_the_faults(tmp_path: Path) -> None:
+    twice = VALID + "  - {id: slow-lookup, kind: timeout, target: 'tool:order_lookup'}\n"
+    file = tmp_path / "s.yaml"
+    file.write_text(twice)
+    [problem] = validate([file])
+    assert (problem.path, problem.line) == ("faults", 22)
+    assert "fault ids must be unique; repeated: ['slow-lookup']" in problem.message
+
+
+def test_a_one_rung_ladder_is_a_ladder() -> None:
+    from windtunnel.scenarios import parse_play
+
+    assert parse_play("ladder:small@0.9").ladder
+    assert not parse_play("small").ladder

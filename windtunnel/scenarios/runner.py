@@ -59,10 +59,8 @@ class Play:
 
     name: str
     rungs: tuple[tuple[TierProfile, float], ...]
-
-    @property
-    def ladder(self) -> bool:
-        return len(self.rungs) > 1
+    ladder: bool = False
+    """A ladder climbs to a human past its last rung, even with one rung."""
 
 
 def parse_play(spec: str | TierProfile) -> Play:
@@ -87,7 +85,7 @@ def parse_play(spec: str | TierProfile) -> Play:
         rungs.append((DEFAULT_TIERS[tier], value))
     if not rungs:
         raise InvalidArgument(f"{spec!r} names no rung; e.g. ladder:small@0.85,mid@0.6,large")
-    return Play(name=spec, rungs=tuple(rungs))
+    return Play(name=spec, rungs=tuple(rungs), ladder=True)
 
 
 @dataclass(slots=True, kw_only=True)

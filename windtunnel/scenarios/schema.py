@@ -28,7 +28,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from windtunnel.orchestrator import Budget, InvalidArgument
 from windtunnel.simulators import Fault, FaultPlan
@@ -141,13 +141,14 @@ class Scenario(BaseModel):
     )
     budget: Budget | None = Field(None, description="Limits on the run; the domain's default otherwise.")
 
-    @model_validator(mode="after")
-    def _unique_fault_ids(self) -> Scenario:
-        ids = [fault.id for fault in self.faults]
+    @field_validator("faults")
+    @classmethod
+    def _unique_fault_ids(cls, faults: list[Fault]) -> list[Fault]:
+        ids = [fault.id for fault in faults]
         twice = sorted({fault_id for fault_id in ids if ids.count(fault_id) > 1})
         if twice:
             raise InvalidArgument(f"fault ids must be unique; repeated: {twice}")
-        return self
+        return faults
 
     @property
     def plan(self) -> FaultPlan:
