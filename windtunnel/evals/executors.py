@@ -1,0 +1,167 @@
+"""Running an experiment's cells: in this process, or on a pool of processes.
+
+Whatever the executor and the number of workers, the rows are the same (wall time
+aside) and are written in cell order. Each cell is one :func:`run_scenario` on the
+cell's seed; an exception out of it becomes the cell's row with ``harness_error``
+set. The determinism self-check runs a share of the cells twice
+(:attr:`Experiment.recheck`); a trace-digest mismatch is a harness error on that row.
+
+A Ray executor is not written yet.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+from windtunnel.orchestrator import InvalidArgument
+from windtunnel.orchestrator.validation import check_choice
+from windtunnel.scenarios import LoadedScenario, run_scenario
+
+from .experiment import Cell, Experiment
+from .results import Results
+from .rows import error_row, event_rows, run_row, trace_digest
+
+__all__ = ["Executor", "ExperimentSummary", "run_cell", "run_experiment"]
+
+Executor: TypeAlias = Literal["local", "process"]
+"""Where cells run: in this process, or on a pool of spawned processes."""
+
+CellOutput: TypeAlias = tuple[dict[str, Any], list[dict[str, Any]]]
+"""A cell's row and its events' rows."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExperimentSummary:
+    """What one call of :func:`run_experiment` did."""
+
+    path: Path
+    cells: int
+    """Cells in the experiment."""
+    ran: int
+    """Cells run by this call."""
+    skipped: int
+    """Cells already in the results directory, not run again."""
+    harness_errors: int
+    """Cells run by this call whose row has ``harness_error`` set."""
+    wall_s: float
+
+
+def run_cell(experiment: Experiment, loaded: LoadedScenario, cell: Cell) -> CellOutput:
+    """Run one cell and grade it: its row and its events' rows; never raises for the run's sake."""
+    started = time.perf_counter()
+    play = experiment.config(cell.config).play
+    try:
+        run = run_scenario(loaded, seed=cell.seed, play=play)
+        dumped = run.trace.dumps()
+        digest = trace_digest(dumped)
+        wall = time.perf_counter() - started
+        row = run_row(experiment.name, cell, loaded, run, digest=digest, wall_time=wall)
+        events = event_rows(cell, run, dumped)
+        if experiment.rechecked(cell):
+            row["rechecked"] = True
+            again = trace_digest(run_scenario(loaded, seed=cell.seed, play=play).trace.dumps())
+            if again != digest:
+                row["harness_error"] = (
+                    f"NondeterministicRun: the same cell ran twice gave trace digests {digest} and {again}"
+                )
+    except Exception as exc:  # the harness's failure, kept apart from the agent's
+        return error_row(experiment.name, cell, loaded, exc, wall_time=time.perf_counter() - started), []
+    return row, events
+
+
+def run_experiment(
+    experiment: Experiment,
+    out_dir: str | Path,
+    *,
+    executor: Executor = "local",
+    workers: int | None = None,
+    row_group_size: int = 1000,
+    groups_per_part: int = 10,
+    stop_after: int | None = None,
+) -> ExperimentSummary:
+    """Run every cell of ``experiment`` not yet in ``out_dir``, streaming rows there.
+
+    Args:
+        experiment: what to run.
+        out_dir: the results directory (see :mod:`windtunnel.evals.results`); created,
+            or resumed when it already holds results of this experiment.
+        executor: ``"local"`` (this process) or ``"process"`` (a spawned pool).
+        workers: the pool's processes; ``os.cpu_count()`` by default. Only for ``"process"``.
+        row_group_size: runs per parquet row group: what is held in memory before a flush.
+        groups_per_part: row groups per part file: a kill loses at most one part.
+        stop_after: run at most this many missing cells, then stop; a later call
+            runs the rest.
+
+    Raises:
+        InvalidArgument: a bad executor or worker count, or a directory holding
+            another experiment's results.
+        ScenarioError: the experiment's scenario files have problems.
+    """
+    check_choice("executor", executor, ["local", "process"])
+    if workers is not None and (workers < 1 or (executor == "local" and workers != 1)):
+        raise InvalidArgument(f"workers={workers} must be >= 1, and only the 'process' executor takes more")
+    if stop_after is not None and stop_after < 0:
+        raise InvalidArgument(f"stop_after={stop_after} must be >= 0")
+    started = time.perf_counter()
+    suite = experiment.load()
+    cells = experiment.cells(suite)
+    ran = errors = 0
+    with Results(
+        out_dir, experiment, suite, row_group_size=row_group_size, groups_per_part=groups_per_part
+    ) as results:
+        todo = [cell for cell in cells if cell.id not in results.done]
+        skipped = len(cells) - len(todo)
+        todo = todo[:stop_after] if stop_after is not None else todo
+        if executor == "local":
+            scenarios = {loaded.scenario.id: loaded for loaded in suite}
+            outputs: Iterator[CellOutput] = (
+                run_cell(experiment, scenarios[cell.scenario], cell) for cell in todo
+            )
+            ran, errors = _write_all(results, outputs)
+        elif todo:
+            count = workers or os.cpu_count() or 1
+            chunk = max(1, min(64, len(todo) // (count * 4)))
+            context = multiprocessing.get_context("spawn")
+            with context.Pool(
+                count, initializer=_init_worker, initargs=(experiment.model_dump_json(),)
+            ) as pool:
+                ran, errors = _write_all(results, pool.imap(_run_in_worker, todo, chunksize=chunk))
+    return ExperimentSummary(
+        path=Path(out_dir),
+        cells=len(cells),
+        ran=ran,
+        skipped=skipped,
+        harness_errors=errors,
+        wall_s=time.perf_counter() - started,
+    )
+
+
+def _write_all(results: Results, outputs: Iterator[CellOutput]) -> tuple[int, int]:
+    ran = errors = 0
+    for row, events in outputs:
+        results.write(row, events)
+        ran += 1
+        errors += bool(row["harness_error"])
+    return ran, errors
+
+
+_WORKER: tuple[Experiment, dict[str, LoadedScenario]] | None = None
+
+
+def _init_worker(experiment_json: str) -> None:
+    """A pool process loads the experiment's suite once."""
+    global _WORKER
+    experiment = Experiment.model_validate_json(experiment_json)
+    _WORKER = (experiment, {loaded.scenario.id: loaded for loaded in experiment.load()})
+
+
+def _run_in_worker(cell: Cell) -> CellOutput:
+    assert _WORKER is not None, "the pool's initializer did not run"
+    experiment, scenarios = _WORKER
+    return run_cell(experiment, scenarios[cell.scenario], cell)

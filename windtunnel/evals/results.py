@@ -1,0 +1,212 @@
+"""A results directory, written while the experiment runs and resumable after a kill.
+
+Layout::
+
+    out/
+      manifest.json                   versions, suite files and digests, the experiment, sessions
+      runs.parquet/part-SSSSS-KKKKK.parquet     one row per run (see rows.COLUMNS)
+      events.parquet/part-SSSSS-KKKKK.parquet   one row per event, with its cell id
+
+``runs.parquet`` and ``events.parquet`` are folders of part files, so
+``pandas.read_parquet("out/runs.parquet")`` gives one frame. Rows stream to disk:
+a row group is flushed every ``row_group_size`` runs (their events with them), and a
+part file is closed — its footer written, readable from then on — every
+``groups_per_part`` row groups. ``SSSSS`` counts the sessions that wrote to the
+directory, ``KKKKK`` the parts of a session; a runs part and the events part of the
+same name hold the same cells.
+
+Resuming: opening a directory that already holds results reads the cells of every
+readable runs part; a part left unreadable by a kill (no footer) is deleted with its
+partner, and its cells run again. No cell is written twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa  # type: ignore[import-untyped]  # no stubs shipped
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+import windtunnel
+from windtunnel.orchestrator import InvalidArgument
+from windtunnel.scenarios import Suite
+
+from .experiment import Experiment
+from .rows import EVENTS_SCHEMA, RUNS_SCHEMA
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Results", "read_events", "read_runs"]
+
+RUNS = "runs.parquet"
+EVENTS = "events.parquet"
+MANIFEST = "manifest.json"
+
+
+class Results:
+    """A results directory open for writing: the cells it holds, and a streaming writer.
+
+    Use as a context manager; leaving it flushes the last rows and closes the part.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        experiment: Experiment,
+        suite: Suite,
+        *,
+        row_group_size: int = 1000,
+        groups_per_part: int = 10,
+    ) -> None:
+        if row_group_size < 1 or groups_per_part < 1:
+            raise InvalidArgument(
+                f"row_group_size={row_group_size} and groups_per_part={groups_per_part} must be >= 1"
+            )
+        self.path = Path(path)
+        self.row_group_size = row_group_size
+        self.groups_per_part = groups_per_part
+        self._runs_dir = self.path / RUNS
+        self._events_dir = self.path / EVENTS
+        self._runs_dir.mkdir(parents=True, exist_ok=True)
+        self._events_dir.mkdir(parents=True, exist_ok=True)
+        self._manifest = self._open_manifest(experiment, suite)
+        self.done: set[str] = self._read_done()
+        """Cell ids already written."""
+        self._session = len(self._manifest["sessions"])
+        # Written now, so that a session killed before it closes still owns its part names.
+        self._manifest["sessions"].append({"started_at": time.time(), "wall_s": None, "cells_run": None})
+        self._write_manifest()
+        self._part = 0
+        self._groups = 0
+        self._runs: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
+        self._writers: tuple[pq.ParquetWriter, pq.ParquetWriter] | None = None
+        self._started = time.perf_counter()
+        self._written = 0
+
+    def _open_manifest(self, experiment: Experiment, suite: Suite) -> dict[str, Any]:
+        files = {name: hashlib.sha256(Path(name).read_bytes()).hexdigest() for name in suite.files}
+        spec = experiment.model_dump(mode="json")
+        path = self.path / MANIFEST
+        if path.exists():
+            manifest: dict[str, Any] = json.loads(path.read_text())
+            if manifest["experiment"] != spec:
+                raise InvalidArgument(
+                    f"{self.path} holds results of another experiment ({manifest['experiment']['name']!r}"
+                    " or other settings); use a new directory"
+                )
+            if manifest["files"] != files:
+                changed = sorted(set(manifest["files"].items()) ^ set(files.items()))
+                raise InvalidArgument(
+                    f"{self.path}: the suite's files changed since its results were written "
+                    f"({sorted({name for name, _ in changed})}); use a new directory"
+                )
+            return manifest
+        return {
+            "windtunnel": windtunnel.__version__,
+            "python": platform.python_version(),
+            "experiment": spec,
+            "experiment_seed": experiment.seed,
+            "seeds": experiment.seeds,
+            "configs": [config.model_dump(mode="json") for config in experiment.configs],
+            "files": files,
+            "sessions": [],
+            "wall_s": 0.0,
+        }
+
+    def _read_done(self) -> set[str]:
+        done: set[str] = set()
+        for part in sorted(self._runs_dir.glob("*.parquet")):
+            partner = self._events_dir / part.name
+            try:
+                cells = pq.read_table(part, columns=["cell"]).column("cell").to_pylist()
+                pq.ParquetFile(partner).close()
+            except (OSError, pa.ArrowException):
+                part.unlink()  # a kill left it without a footer: its cells run again
+                partner.unlink(missing_ok=True)
+                continue
+            done.update(cells)
+        runs = {part.name for part in self._runs_dir.glob("*.parquet")}
+        for orphan in self._events_dir.glob("*.parquet"):
+            if orphan.name not in runs:
+                orphan.unlink()
+        return done
+
+    def write(self, row: dict[str, Any], events: list[dict[str, Any]]) -> None:
+        """Add one run's row and its events; flushed in row groups."""
+        if row["cell"] in self.done:
+            raise InvalidArgument(f"cell {row['cell']!r} is already in {self.path}")
+        self.done.add(row["cell"])
+        self._runs.append(row)
+        self._events.extend(events)
+        self._written += 1
+        if len(self._runs) >= self.row_group_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._runs:
+            return
+        if self._writers is None:
+            name = f"part-{self._session:05d}-{self._part:05d}.parquet"
+            self._writers = (
+                pq.ParquetWriter(self._events_dir / name, EVENTS_SCHEMA),
+                pq.ParquetWriter(self._runs_dir / name, RUNS_SCHEMA),
+            )
+        events_writer, runs_writer = self._writers
+        # Events first: a runs part that is readable always has its events written.
+        events_writer.write_table(pa.Table.from_pylist(self._events, schema=EVENTS_SCHEMA))
+        runs_writer.write_table(pa.Table.from_pylist(self._runs, schema=RUNS_SCHEMA))
+        self._runs, self._events = [], []
+        self._groups += 1
+        if self._groups >= self.groups_per_part:
+            self._close_part()
+
+    def _close_part(self) -> None:
+        if self._writers is not None:
+            events_writer, runs_writer = self._writers
+            events_writer.close()
+            runs_writer.close()
+            self._writers = None
+            self._part += 1
+            self._groups = 0
+
+    def close(self) -> None:
+        """Flush the last rows, close the part, and record this session in the manifest."""
+        self._flush()
+        self._close_part()
+        wall = time.perf_counter() - self._started
+        self._manifest["sessions"][-1].update(wall_s=round(wall, 3), cells_run=self._written)
+        self._manifest["wall_s"] = round(sum(s["wall_s"] or 0.0 for s in self._manifest["sessions"]), 3)
+        self._write_manifest()
+
+    def _write_manifest(self) -> None:
+        (self.path / MANIFEST).write_text(json.dumps(self._manifest, indent=2, sort_keys=True) + "\n")
+
+    def __enter__(self) -> Results:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def read_runs(path: str | Path) -> pd.DataFrame:
+    """The runs of a results directory: one frame, one row per run."""
+    import pandas as pd
+
+    return pd.read_parquet(Path(path) / RUNS)
+
+
+def read_events(path: str | Path) -> pd.DataFrame:
+    """The events of a results directory: one frame, one row per event, with its cell."""
+    import pandas as pd
+
+    return pd.read_parquet(Path(path) / EVENTS)
