@@ -43,6 +43,7 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench_durable.py
 	$(BIN)/python benchmarks/bench_store_contention.py
 	$(BIN)/python benchmarks/bench_scenarios.py
+	$(BIN)/python benchmarks/bench_matrix.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

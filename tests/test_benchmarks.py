@@ -21,6 +21,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
         ("bench_durable.py", ["20"], {"windtunnel_tps", "langgraph_tps", "ratio_vs_langgraph"}),
         ("bench_store_contention.py", ["0.2", "2"], {"levels"}),
         ("bench_scenarios.py", [], {"load_s", "scenarios", "per_scenario_ms"}),
+        ("bench_matrix.py", ["1", "1"], {"runs_per_s_per_core", "matrix_1k_wall_s"}),
     ],
 )
 def test_benchmark_prints_its_summary(script: str, args: list[str], keys: set[str]) -> None:
