@@ -23,6 +23,8 @@ from scipy import stats  # type: ignore[import-untyped]  # no stubs pinned
 from statsmodels.stats.contingency_tables import mcnemar  # type: ignore[import-untyped]
 from statsmodels.stats.proportion import proportion_confint  # type: ignore[import-untyped]
 
+from windtunnel.orchestrator import InvalidArgument
+
 __all__ = [
     "Estimate",
     "cluster_bootstrap",
@@ -50,7 +52,7 @@ def wilson(successes: int, n: int, *, confidence: float = 0.95) -> Estimate:
     [0.8, 0.4902, 0.9433]
     """
     if n < 0 or not 0 <= successes <= n:
-        raise ValueError(f"need 0 <= successes <= n, got successes={successes!r}, n={n!r}")
+        raise InvalidArgument(f"need 0 <= successes <= n, got successes={successes!r}, n={n!r}")
     if n == 0:
         return NAN3
     low, high = proportion_confint(successes, n, alpha=1 - confidence, method="wilson")
@@ -79,7 +81,7 @@ def cluster_bootstrap(
     vals = np.asarray(values, dtype=float)
     keys = np.asarray(clusters, dtype=object)
     if vals.shape != keys.shape:
-        raise ValueError(f"values and clusters differ in length: {vals.shape} != {keys.shape}")
+        raise InvalidArgument(f"values and clusters differ in length: {vals.shape} != {keys.shape}")
     keep = ~np.isnan(vals)
     vals, keys = vals[keep], keys[keep]
     if vals.size == 0:
@@ -141,7 +143,7 @@ def mcnemar_exact(b: int, c: int) -> float:
     0.109375
     """
     if b < 0 or c < 0:
-        raise ValueError(f"discordant counts must be >= 0, got b={b!r}, c={c!r}")
+        raise InvalidArgument(f"discordant counts must be >= 0, got b={b!r}, c={c!r}")
     if b + c == 0:
         return 1.0
     return float(mcnemar([[0, b], [c, 0]], exact=True).pvalue)
@@ -160,7 +162,7 @@ def pairs_needed(p10: float, p01: float, *, alpha: float = 0.05, power: float = 
     """
     delta, psi = p10 - p01, p10 + p01
     if not (0 <= p10 <= 1 and 0 <= p01 <= 1 and psi <= 1):
-        raise ValueError(f"p10={p10!r} and p01={p01!r} must be probabilities summing to at most 1")
+        raise InvalidArgument(f"p10={p10!r} and p01={p01!r} must be probabilities summing to at most 1")
     if delta == 0:
         return math.inf
     z_alpha = float(stats.norm.ppf(1 - alpha / 2))
@@ -189,10 +191,10 @@ def seeds_needed(
     4
     """
     if scenarios < 1:
-        raise ValueError(f"scenarios={scenarios!r} must be at least 1")
+        raise InvalidArgument(f"scenarios={scenarios!r} must be at least 1")
     delta = p1 - p2
     psi = p1 * (1 - p2) + p2 * (1 - p1) if discordant is None else discordant
     if psi < abs(delta) - 1e-12:
-        raise ValueError(f"discordant={psi!r} cannot be below the difference |p1 - p2|={abs(delta)!r}")
+        raise InvalidArgument(f"discordant={psi!r} cannot be below the difference |p1 - p2|={abs(delta)!r}")
     pairs = pairs_needed(max(0.0, (psi + delta) / 2), max(0.0, (psi - delta) / 2), alpha=alpha, power=power)
     return pairs if math.isinf(pairs) else math.ceil(pairs / scenarios)
