@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from windtunnel.evals.metrics import decisions, escalation, inconclusive, invariants, verification
+from windtunnel.evals.metrics import decisions, escalation, inconclusive, verification, violations
 from windtunnel.evals.stats import wilson
 from windtunnel.orchestrator import InvalidArgument
 
@@ -90,7 +90,7 @@ def test_verification_coverage_and_catch_rate_skip_inconclusive_runs() -> None:
     assert (row.catch_rate, row.catch_rate_low, row.catch_rate_high) == wilson(1, 2)
 
 
-def test_invariants_total_and_share_of_runs() -> None:
+def test_violations_total_and_share_of_runs() -> None:
     frame = runs(
         {"config": "a", "scenario": "s1", "invariant_violations": 2},
         {"config": "a", "scenario": "s2"},
@@ -98,7 +98,7 @@ def test_invariants_total_and_share_of_runs() -> None:
         {"config": "a", "scenario": "s4"},
         {"config": "a", "scenario": "s5", "invariant_violations": 9, "harness_error": "x"},
     )
-    row = invariants(frame).iloc[0]
+    row = violations(frame).iloc[0]
     assert (row.violations, row.violations_per_run, row.violating) == (3, 0.75, 0.5)
 
 

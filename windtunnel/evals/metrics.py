@@ -24,7 +24,7 @@ import pandas as pd
 
 from ._frame import By, add_rate, grouped, require, rows_frame
 
-__all__ = ["decisions", "escalation", "inconclusive", "invariants", "verification"]
+__all__ = ["decisions", "escalation", "inconclusive", "verification", "violations"]
 
 CHECKS = (
     "check_completed",
@@ -121,7 +121,7 @@ def verification(frame: pd.DataFrame, *, by: By = ()) -> pd.DataFrame:
     return rows_frame(rows, by)
 
 
-def invariants(frame: pd.DataFrame, *, by: By = ()) -> pd.DataFrame:
+def violations(frame: pd.DataFrame, *, by: By = ()) -> pd.DataFrame:
     """Invariant violations: their total, per run, and the share of runs with any.
 
     ``violations = sum(invariant_violations)``, ``violations_per_run = violations /

@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from windtunnel.evals.cost import ErrorPrices, cost, pareto
 from windtunnel.evals.metrics import decisions
+from windtunnel.evals.pricing import ErrorPrices, cost, pareto
 from windtunnel.orchestrator import InvalidArgument
 
 from .runs_kit import runs
