@@ -1,0 +1,156 @@
+"""Rates over the runs frame: escalation, decisions, verification, invariants.
+
+Each function takes the runs frame (one row per run) and returns one row per
+``config`` — and per ``by=`` key when asked: a column such as ``scenario`` or
+``domain``, ``tag``, or ``fault_kind``. Every rate ``x`` comes with ``x_low`` and
+``x_high``, its 95% Wilson interval, and NaN when its denominator is zero. Runs whose
+``harness_error`` is set are left out and counted in ``harness_errors``.
+
+>>> import pandas as pd
+>>> runs = pd.DataFrame({
+...     "config": ["small"] * 3, "scenario": ["s1", "s2", "s3"], "harness_error": ["", "", "boom"],
+...     "escalated": [True, False, False], "needs_human": [True, True, False],
+... })
+>>> escalation(runs)[["config", "runs", "harness_errors", "tp", "fn", "recall"]]
+  config  runs  harness_errors  tp  fn  recall
+0  small     2               1   1   1     0.5
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ._frame import By, add_rate, grouped, require, rows_frame
+
+__all__ = ["decisions", "escalation", "inconclusive", "verification", "violations"]
+
+CHECKS = (
+    "check_completed",
+    "check_final_state",
+    "check_escalation",
+    "check_required_actions",
+    "check_forbidden_actions",
+    "check_budget",
+)
+
+
+def _base(keys: dict[str, Any], agent: pd.DataFrame, harness_errors: int) -> dict[str, Any]:
+    return {**keys, "runs": len(agent), "harness_errors": harness_errors}
+
+
+def escalation(frame: pd.DataFrame, *, by: By = ()) -> pd.DataFrame:
+    """The escalation confusion matrix against ``needs_human``, and its rates.
+
+    ``tp`` = escalated and needed, ``fp`` = escalated, not needed, ``fn`` = needed, not
+    escalated, ``tn`` = neither. Then ``accuracy = (tp + tn) / runs``, ``precision = tp /
+    (tp + fp)``, ``recall = tp / (tp + fn)``, ``over_escalation = fp / (fp + tn)`` (of the
+    cases a human did not need, the share sent to one) and ``under_escalation = fn /
+    (fn + tp)`` (of the cases a human needed, the share that never reached one).
+    """
+    require(frame, "escalated", "needs_human")
+    rows = []
+    for keys, agent, errors in grouped(frame, by):
+        esc, need = agent["escalated"].astype(bool), agent["needs_human"].astype(bool)
+        tp, fp = int((esc & need).sum()), int((esc & ~need).sum())
+        fn, tn = int((~esc & need).sum()), int((~esc & ~need).sum())
+        row = {**_base(keys, agent, errors), "tp": tp, "fp": fp, "fn": fn, "tn": tn}
+        add_rate(row, "accuracy", tp + tn, tp + fp + fn + tn)
+        add_rate(row, "precision", tp, tp + fp)
+        add_rate(row, "recall", tp, tp + fn)
+        add_rate(row, "over_escalation", fp, fp + tn)
+        add_rate(row, "under_escalation", fn, fn + tp)
+        rows.append(row)
+    return rows_frame(rows, by)
+
+
+def decisions(frame: pd.DataFrame, *, by: By = ()) -> pd.DataFrame:
+    """Decision accuracy (share of runs ``correct``) and each grader check's pass rate.
+
+    ``correct`` counts the correct runs; ``accuracy = correct / runs``; for each
+    ``check_*`` column present, the column of the same name is its share of runs passed.
+    """
+    require(frame, "correct")
+    checks = [check for check in CHECKS if check in frame]
+    rows = []
+    for keys, agent, errors in grouped(frame, by):
+        n = len(agent)
+        correct = int(agent["correct"].astype(bool).sum())
+        row = {**_base(keys, agent, errors), "correct": correct}
+        add_rate(row, "accuracy", correct, n)
+        for check in checks:
+            add_rate(row, check, int(agent[check].astype(bool).sum()), n)
+        rows.append(row)
+    return rows_frame(rows, by)
+
+
+def verification(frame: pd.DataFrame, *, by: By = ()) -> pd.DataFrame:
+    """Verification coverage and the silent-failure catch rate.
+
+    ``coverage = sum(actions_verified) / sum(actions_applied)``, pooled over actions:
+    its Wilson interval treats actions as independent, which they are not quite
+    (actions of one run share a fate), so read it as a lower bound on the uncertainty.
+    ``catch_rate = sum(silent_failures_caught) / sum(silent_failures_injected)`` over
+    the conclusive runs only: a run whose declared fault never fired (``inconclusive``)
+    tested nothing and is counted in ``inconclusive`` instead.
+    """
+    require(
+        frame, "actions_applied", "actions_verified", "silent_failures_injected", "silent_failures_caught"
+    )
+    rows = []
+    for keys, agent, errors in grouped(frame, by):
+        applied, verified = int(agent["actions_applied"].sum()), int(agent["actions_verified"].sum())
+        flagged = (
+            agent["inconclusive"].astype(bool) if "inconclusive" in agent else pd.Series(False, agent.index)
+        )
+        conclusive = agent[~flagged]
+        injected = int(conclusive["silent_failures_injected"].sum())
+        caught = int(conclusive["silent_failures_caught"].sum())
+        row = {
+            **_base(keys, agent, errors),
+            "actions_applied": applied,
+            "actions_verified": verified,
+            "silent_failures_injected": injected,
+            "silent_failures_caught": caught,
+            "inconclusive": int(flagged.sum()),
+        }
+        add_rate(row, "coverage", min(verified, applied), applied)
+        add_rate(row, "catch_rate", min(caught, injected), injected)
+        rows.append(row)
+    return rows_frame(rows, by)
+
+
+def violations(frame: pd.DataFrame, *, by: By = ()) -> pd.DataFrame:
+    """Invariant violations: their total, per run, and the share of runs with any.
+
+    ``violations = sum(invariant_violations)``, ``violations_per_run = violations /
+    runs``, ``violating = share of runs with invariant_violations > 0`` (Wilson).
+    """
+    require(frame, "invariant_violations")
+    rows = []
+    for keys, agent, errors in grouped(frame, by):
+        counts = agent["invariant_violations"].astype(int)
+        total = int(counts.sum())
+        row = {
+            **_base(keys, agent, errors),
+            "violations": total,
+            "violations_per_run": total / len(agent) if len(agent) else float("nan"),
+        }
+        add_rate(row, "violating", int((counts > 0).sum()), len(agent))
+        rows.append(row)
+    return rows_frame(rows, by)
+
+
+def inconclusive(frame: pd.DataFrame) -> pd.DataFrame:
+    """The runs whose declared faults did not all fire: never counted as surviving them.
+
+    One row per such run (harness errors left out), sorted, with ``config``,
+    ``scenario``, ``cell``, ``seed_index``, ``faults_declared`` and ``faults_fired``
+    — the list a summary prints as its warning.
+    """
+    require(frame, "inconclusive", "cell", "seed_index", "faults_declared", "faults_fired")
+    columns = ["config", "scenario", "cell", "seed_index", "faults_declared", "faults_fired"]
+    ok = frame["harness_error"].fillna("").astype(str) == ""
+    found = frame[ok & frame["inconclusive"].astype(bool)]
+    return found[columns].sort_values(["config", "scenario", "seed_index", "cell"]).reset_index(drop=True)
