@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test test-slow lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "windtunnel needs Python >= 3.11")'
@@ -34,7 +34,11 @@ typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# The long runs (the 8-state crash sweep, 400 false-positive experiments): minutes, not seconds.
+test-slow: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest -q -m slow
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench_engine.py

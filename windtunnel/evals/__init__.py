@@ -1,11 +1,17 @@
-"""Evaluation over traces: invariant checkers, and the run matrix (experiments, one
-row per run, results directories, executors); metrics later."""
+"""Evaluation: invariant checkers over traces; the run matrix (experiments, one row
+per run, results directories, executors); metrics with intervals over the runs
+frame, and paired comparisons."""
 
+from .compare import Comparison, compare
 from .executors import Executor, ExperimentSummary, run_cell, run_experiment
 from .experiment import Cell, Config, Experiment, cell_seed, plan_digest
 from .invariants import Violation, legal_transitions_only, runs_terminate, trace_complete
+from .metrics import decisions, escalation, inconclusive, verification, violations
+from .pricing import ErrorPrices, cost, pareto
+from .reliability import pass_k
 from .results import Results, read_events, read_runs
 from .rows import CHECKS, COLUMNS, EVENTS_SCHEMA, RUNS_SCHEMA
+from .stats import cluster_bootstrap, mcnemar_exact, paired_bootstrap, seeds_needed, wilson
 
 __all__ = [
     "CHECKS",
@@ -13,19 +19,35 @@ __all__ = [
     "EVENTS_SCHEMA",
     "RUNS_SCHEMA",
     "Cell",
+    "Comparison",
     "Config",
+    "ErrorPrices",
     "Executor",
     "Experiment",
     "ExperimentSummary",
     "Results",
     "Violation",
     "cell_seed",
+    "cluster_bootstrap",
+    "compare",
+    "cost",
+    "decisions",
+    "escalation",
+    "inconclusive",
     "legal_transitions_only",
+    "mcnemar_exact",
+    "paired_bootstrap",
+    "pareto",
+    "pass_k",
     "plan_digest",
     "read_events",
     "read_runs",
     "run_cell",
     "run_experiment",
     "runs_terminate",
+    "seeds_needed",
     "trace_complete",
+    "verification",
+    "violations",
+    "wilson",
 ]
