@@ -107,7 +107,9 @@ def approval_gate(
                 next=on_timeout,
             )
             return Outcome(next=on_timeout, data={"approval": "timeout", "fail_safe": on_timeout})
-        decision = request.decision or "reject"  # decided by now: a human's, or the timeout above
+        decision = request.decision
+        if decision not in ("approve", "reject", "modify"):  # a store that lost or mangled it
+            raise RunError(f"approval {approval_id!r} holds decision={decision!r}; it cannot be acted on")
         target = {"approve": approve, "reject": reject, "modify": modify or reject}[decision]
         waited = (request.decided_at or now) - request.requested_at
         granted = request.grants if request.decision == "approve" else ()
