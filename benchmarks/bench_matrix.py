@@ -1,64 +1,155 @@
-"""The run matrix: graded runs per second per core, and a ~1,000-run experiment's wall time.
+"""The run matrix: graded runs per second per core, a 10,000-run experiment, memory, Ray.
 
-1. In-process: every soc-core scenario x seeds on the ``small`` tier, each run graded
-   and turned into its row (trace digest included) by ``run_cell``, no disk: runs/s
-   on one core.
-2. ``run_experiment`` on soc-core x seeds x 3 tiers (~1,000 runs by default), on a
-   process pool of 2 workers, writing the results directory: wall time, start-up
-   of the pool included.
+1. ``runs_per_s_per_core``: in-process, every soc-core scenario x seeds on the
+   ``small`` tier, each run graded and turned into its row and event rows (trace
+   digest included) by ``run_cell``, no disk; after one warm run of every scenario
+   (first-use imports and caches are start-up, not throughput).
+2. ``matrix_10k_wall_s``: ``run_experiment`` on soc-core x seeds x 3 tiers (10,032
+   runs by default) on a process pool of 2 workers, writing the results directory;
+   pool start-up and suite loading included.
+3. ``rss_growth_mb``: RSS of the whole process tree (this process and the pool's
+   workers) after 100,000 runs minus after 1,000, while a 100,000-run experiment
+   streams its results to disk on 2 workers.
+4. ``ray_over_pool``: the Ray executor's wall time over the process pool's on the same
+   ~1,000-run experiment, 2 workers each, Ray's local start-up included (null when Ray
+   is not installed).
 
 Not a test: it asserts nothing about timings. Last line: one JSON object.
-Targets (issue 10): >= 1,000 graded runs/s per core; 10,000 runs <= 10 s on 2 cores.
-Not measured here yet: the 10,000-run matrix, RSS growth, Ray.
+Targets (issue 10): >= 1,000 graded runs/s per core; 10,000 runs <= 10 s on 2 cores;
+RSS growth < 100 MB from 1,000 to 100,000 runs; Ray within 2x of the pool.
 
-    python benchmarks/bench_matrix.py [SEEDS_IN_PROCESS] [SEEDS_MATRIX]
+    python benchmarks/bench_matrix.py [--seeds N] [--matrix-runs N] [--rss-runs N] [--ray-runs N]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+import math
+import multiprocessing
+import os
 import tempfile
 import time
+from importlib.util import find_spec
+from pathlib import Path
 
-from windtunnel.evals import Experiment, run_cell, run_experiment
+from windtunnel.evals import Experiment, Progress, run_cell, run_experiment
 
 SOC_CORE = "windtunnel/scenarios/soc/scenarios/soc-core.yaml"
+TIERS = ["small", "mid", "large"]
 
 
-def main() -> None:
-    seeds_in_process = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    seeds_matrix = int(sys.argv[2]) if len(sys.argv) > 2 else 8
-    one = Experiment(name="bench", scenarios=[SOC_CORE], seeds=seeds_in_process, configs=["small"], recheck=0)
-    suite = one.load()
-    scenarios = {loaded.scenario.id: loaded for loaded in suite}
-    cells = one.cells(suite)
-    run_cell(one, scenarios[cells[0].scenario], cells[0])  # warm: imports, first-use caches
+def rss_mb(pid: int) -> float:
+    """Resident set size of ``pid`` in MB, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def tree_rss_mb() -> float:
+    """RSS of this process and its live children (the pool's workers)."""
+    pids = [os.getpid(), *(child.pid for child in multiprocessing.active_children() if child.pid)]
+    total = 0.0
+    for pid in pids:
+        try:
+            total += rss_mb(pid)
+        except OSError:  # a worker that just exited
+            continue
+    return total
+
+
+def in_process(seeds: int) -> float:
+    experiment = Experiment(name="bench", scenarios=[SOC_CORE], seeds=seeds, configs=["small"], recheck=0)
+    suite = experiment.load()
+    scenarios = experiment.scenarios_by_plan(suite)
+    cells = experiment.cells(suite)
+    for cell in cells[:: experiment.seeds]:  # warm: one run of every scenario
+        run_cell(experiment, scenarios[(cell.scenario, cell.plan)], cell)
     started = time.perf_counter()
     for cell in cells:
-        run_cell(one, scenarios[cell.scenario], cell)
+        run_cell(experiment, scenarios[(cell.scenario, cell.plan)], cell)
     elapsed = time.perf_counter() - started
     per_core = len(cells) / elapsed
     print(f"in-process: {len(cells)} graded runs of soc-core in {elapsed:.2f} s = {per_core:.0f} runs/s/core")
+    return per_core
 
-    matrix = Experiment(
-        name="bench-matrix", scenarios=[SOC_CORE], seeds=seeds_matrix, configs=["small", "mid", "large"]
-    )
+
+def tiers_experiment(name: str, runs: int) -> Experiment:
+    scenarios = len(Experiment(name=name, scenarios=[SOC_CORE], configs=["small"]).load())
+    seeds = max(1, math.ceil(runs / (scenarios * len(TIERS))))
+    return Experiment(name=name, scenarios=[SOC_CORE], seeds=seeds, configs=TIERS)  # type: ignore[arg-type]
+
+
+def matrix(runs: int) -> float:
+    experiment = tiers_experiment("bench-matrix", runs)
     with tempfile.TemporaryDirectory() as out:
-        summary = run_experiment(matrix, out, executor="process", workers=2)
+        summary = run_experiment(experiment, out, executor="process", workers=2)
     print(
-        f"matrix: {summary.ran} runs (soc-core x {seeds_matrix} seeds x 3 tiers, "
-        f"{matrix.recheck:.0%} rechecked) on 2 process workers, results written: {summary.wall_s:.1f} s"
+        f"matrix: {summary.ran} runs (soc-core x {experiment.seeds} seeds x 3 tiers, "
+        f"{experiment.recheck:.0%} rechecked) on 2 process workers, results written: {summary.wall_s:.1f} s"
     )
+    return summary.wall_s
+
+
+def rss_growth(runs: int) -> float:
+    experiment = tiers_experiment("bench-rss", runs)
+    first = min(1000, runs // 2)
+    marks: dict[str, float] = {}
+
+    def sample(progress: Progress) -> None:
+        if progress.done == first:
+            marks["first"] = tree_rss_mb()
+        if progress.done == progress.total:
+            marks["last"] = tree_rss_mb()
+
+    with tempfile.TemporaryDirectory() as out:
+        summary = run_experiment(experiment, out, executor="process", workers=2, progress=sample)
+    growth = marks["last"] - marks["first"]
     print(
-        json.dumps(
-            {
-                "runs_per_s_per_core": round(per_core, 1),
-                "matrix_runs": summary.ran,
-                "matrix_1k_wall_s": round(summary.wall_s, 2),
-            }
-        )
+        f"memory: process tree RSS {marks['first']:.0f} MB after {first} runs, {marks['last']:.0f} MB after "
+        f"{summary.ran} runs ({summary.wall_s:.0f} s): growth {growth:+.1f} MB"
     )
+    return growth
+
+
+def ray_over_pool(runs: int) -> float | None:
+    if runs == 0:
+        print("ray: --ray-runs 0; not measured")
+        return None
+    if find_spec("ray") is None:
+        print("ray: not installed (pip install 'windtunnel[ray]'); not measured")
+        return None
+    experiment = tiers_experiment("bench-ray", runs)
+    walls = {}
+    for executor in ("process", "ray"):
+        with tempfile.TemporaryDirectory() as out:
+            walls[executor] = run_experiment(experiment, out, executor=executor, workers=2).wall_s  # type: ignore[arg-type]
+    ratio = walls["ray"] / walls["process"]
+    print(
+        f"ray: {len(experiment.cells())} runs on 2 workers in {walls['ray']:.1f} s (local Ray started "
+        f"and stopped) vs the process pool's {walls['process']:.1f} s: {ratio:.2f}x"
+    )
+    return ratio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per scenario for runs/s/core")
+    parser.add_argument("--matrix-runs", type=int, default=10_000, help="runs of the timed matrix")
+    parser.add_argument("--rss-runs", type=int, default=100_000, help="runs of the memory measurement")
+    parser.add_argument("--ray-runs", type=int, default=1_000, help="runs of the Ray vs pool comparison")
+    args = parser.parse_args()
+    summary = {
+        "runs_per_s_per_core": round(in_process(args.seeds), 1),
+        "matrix_10k_wall_s": round(matrix(args.matrix_runs), 2),
+        "rss_growth_mb": round(rss_growth(args.rss_runs), 1),
+    }
+    ratio = ray_over_pool(args.ray_runs)
+    summary["ray_over_pool"] = None if ratio is None else round(ratio, 2)
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from windtunnel.evals.compare import compare
+from windtunnel.evals.compare import Comparison, compare
 from windtunnel.evals.stats import mcnemar_exact
 from windtunnel.orchestrator import InvalidArgument
 
 from .runs_kit import paired_experiment, runs
+
+SOC_CORE = "windtunnel/scenarios/soc/scenarios/soc-core.yaml"
+PLANTED = [
+    "soc-c2-beacon",
+    "soc-benign-scanner",
+    "soc-suspicious-login",
+    "soc-benign-backup",
+    "soc-critical-host-c2",
+    "soc-privileged-login",
+    "soc-c2-siem-partial",
+    "soc-scanner-intel-empty",
+    "soc-login-intel-error",
+    "soc-critical-host-approval-waits",
+]
 
 
 def cell(config: str, scenario: str, seed_index: int, correct: bool, **extra: object) -> dict[str, object]:
@@ -141,3 +156,32 @@ def test_identical_configs_are_not_significant_about_95_percent_of_the_time() ->
     false_positives = np.mean([v.significant for v in verdicts])
     assert 0.01 <= false_positives <= 0.07
     assert all("not significant" in v.verdict for v in verdicts if not v.significant)
+
+
+def test_a_tier_made_worse_is_found_at_the_seeds_compare_asks_for_on_real_runs(tmp_path: Path) -> None:
+    """Real graded runs: the large tier against itself made worse (skill 0.2, floor 0).
+    A pilot of 2 seeds says how many seeds the difference needs; experiments of that
+    many seeds (new experiment seeds, so new cases) find it significant about as often
+    as asked."""
+    from windtunnel.evals import Experiment, read_runs, run_experiment
+    from windtunnel.simulators import DEFAULT_TIERS
+
+    large = DEFAULT_TIERS["large"]
+    worse = large.model_copy(update={"name": "worse", "skill": 0.2, "floor": 0.0})
+
+    def experiment(seed: int, seeds: int) -> Comparison:
+        exp = Experiment(
+            name=f"planted-{seed}", scenarios=[SOC_CORE], ids=PLANTED, seeds=seeds, seed=seed,
+            configs=[large, worse], recheck=0.0,
+        )  # fmt: skip
+        run_experiment(exp, tmp_path / f"{seed}-{seeds}")
+        return compare(read_runs(tmp_path / f"{seed}-{seeds}"), config_a="large", config_b="worse")
+
+    pilot = experiment(0, 2)
+    assert pilot.accuracy_a > pilot.accuracy_b
+    seeds = math.ceil(pilot.seeds_needed)
+    assert 1 <= seeds <= 12, pilot.verdict
+    found = [experiment(seed, seeds).significant for seed in range(1, 9)]
+    # 80% power asked for; McNemar's exact test is conservative: allow some slack.
+    assert sum(found) >= 5, (seeds, found)
+    print(f"pilot: {pilot.verdict}\nseeds asked for: {seeds}; significant in {sum(found)} of 8")

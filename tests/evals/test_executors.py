@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -96,9 +97,9 @@ def test_a_determinism_mismatch_is_a_harness_error(tmp_path: Path, monkeypatch: 
 
     calls: list[int] = []
 
-    def drifting(scenario: object, *, seed: int, play: str) -> object:
+    def drifting(scenario: object, *, seed: int, **how: object) -> object:
         calls.append(seed)
-        return run_scenario(scenario, seed=seed + (calls.count(seed) - 1), play=play)  # type: ignore[arg-type]
+        return run_scenario(scenario, seed=seed + (calls.count(seed) - 1), **how)  # type: ignore[arg-type]
 
     monkeypatch.setattr(executors, "run_scenario", drifting)
     summary = run_experiment(small(ids=["soc-c2-beacon"], seeds=1, recheck=1.0), tmp_path)
@@ -106,3 +107,86 @@ def test_a_determinism_mismatch_is_a_harness_error(tmp_path: Path, monkeypatch: 
     assert runs["rechecked"].all()
     assert runs["harness_error"].str.startswith("NondeterministicRun").all()
     assert summary.harness_errors == 2
+
+
+def oracle_models(state: str, playbook: object) -> object:
+    """A user's model factory, named by a config as 'tests.evals.test_executors:oracle_models'."""
+    from windtunnel.scenarios.oracle import OracleModel
+
+    return OracleModel(playbook)
+
+
+def test_configs_of_a_users_profile_and_a_users_models(tmp_path: Path) -> None:
+    from windtunnel.simulators import DEFAULT_TIERS
+
+    mine = DEFAULT_TIERS["large"].model_copy(update={"name": "mine"})
+    exp = small(
+        configs=["large", mine, {"name": "oracle", "models": "tests.evals.test_executors:oracle_models"}],
+        recheck=0.0,
+    )
+    summary = run_experiment(exp, tmp_path)
+    assert summary.harness_errors == 0
+    runs = read_runs(tmp_path).set_index("cell")
+    oracle = runs[runs["config"] == "oracle"]
+    assert oracle["correct"].all()  # the oracle plays every playbook right
+    assert (oracle["model_cost"] == 0).all()
+    assert set(json.loads(oracle["by_tier"].iloc[0])) == {"oracle"}
+    # A profile that is the large tier renamed decides as the large tier does.
+    for case in ("soc-c2-beacon/0", "soc-benign-scanner/1"):
+        assert runs.loc[f"{case}/mine", "correct"] == runs.loc[f"{case}/large", "correct"]
+        assert set(json.loads(runs.loc[f"{case}/mine", "by_tier"])) <= {"mine"}
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    prices = manifest["prices"]
+    assert set(prices["models_usd_per_million_tokens"]) == {DEFAULT_TIERS["large"].model}
+    assert prices["models_usd_per_million_tokens"][mine.model]["output"] > 0
+    assert prices["humans_usd_per_minute"]["oncall"] > 0
+    assert prices["own_models"] == ["oracle"]
+
+
+def test_a_bad_model_factory_is_a_harness_error_on_every_row(tmp_path: Path) -> None:
+    exp = small(configs=[{"name": "own", "models": "tests.evals.nowhere:factory"}], recheck=0.0)
+    summary = run_experiment(exp, tmp_path)
+    runs = read_runs(tmp_path)
+    assert summary.harness_errors == len(runs) == 6
+    assert runs["harness_error"].str.contains("models='tests.evals.nowhere:factory': cannot import it").all()
+
+
+def test_an_extra_fault_plan_runs_paired_and_its_impact_is_measured(tmp_path: Path) -> None:
+    from windtunnel.evals import fault_impact
+
+    plan = {
+        "name": "intel-down",
+        "faults": [{"id": "down", "kind": "error", "target": "tool:threat_intel", "trigger": {"times": 99}}],
+    }
+    exp = small(configs=["large"], seeds=3, recheck=0.0, fault_plans=[plan])
+    run_experiment(exp, tmp_path)
+    runs = read_runs(tmp_path)
+    assert sorted(runs["fault_plan"].unique()) == ["", "intel-down"]
+    assert len(runs) == 18
+    laid = runs[runs["fault_plan"] == "intel-down"]
+    fired = laid["faults_fired_by_kind"].map(lambda v: json.loads(v).get("error", 0) > 0)
+    assert fired.any()
+    unfired = laid[~fired]  # the agent never called threat_intel: inconclusive for the fault, and named
+    assert (unfired["inconclusive"] & unfired["faults_not_fired"].str.contains("intel-down/down")).all()
+    pairs = runs.pivot_table(index=["scenario", "seed_index"], columns="fault_plan", values="seed")
+    assert (pairs[""] == pairs["intel-down"]).all()  # the same case with and without the plan
+    impact = fault_impact(runs).iloc[0]
+    assert (impact["fault_plan"], impact["pairs"], impact["scenarios"]) == ("intel-down", 9, 3)
+    base = runs[runs["fault_plan"] == ""]
+    assert impact["accuracy_without"] == pytest.approx(base["correct"].mean())
+    assert impact["accuracy_with"] == pytest.approx(laid["correct"].mean())
+
+
+def test_progress_is_reported_after_every_cell(tmp_path: Path) -> None:
+    from windtunnel.evals import Progress
+
+    seen: list[Progress] = []
+    summary = run_experiment(small(recheck=0.0), tmp_path, progress=seen.append)
+    assert [p.done for p in seen] == list(range(1, 13))
+    assert {p.total for p in seen} == {12}
+    runs = read_runs(tmp_path)
+    assert seen[-1].failed == int((~runs["correct"]).sum())
+    assert seen[-1].cost == pytest.approx(runs["cost"].sum())
+    assert seen[-1].harness_errors == summary.harness_errors == 0
+    assert seen[-1].eta == 0.0
+    assert seen[-1].rate > 0

@@ -110,3 +110,59 @@ def test_plan_digest_is_the_fault_plan_only() -> None:
     assert digests["soc-c2-beacon"] == digests["soc-benign-scanner"]  # neither has faults
     assert digests["soc-c2-block-silent-failure"] != digests["soc-c2-beacon"]
     assert len(digests["soc-c2-beacon"]) == 64
+
+
+def test_a_config_is_played_by_exactly_one_of_play_profile_or_models() -> None:
+    from windtunnel.evals import Config
+    from windtunnel.simulators import DEFAULT_TIERS
+
+    mine = DEFAULT_TIERS["small"].model_copy(update={"name": "mine", "skill": 0.9})
+    exp = experiment(configs=["small", mine, {"name": "own", "models": "pkg.mod:factory"}])
+    assert [(c.name, c.play, c.profile, c.models) for c in exp.configs] == [
+        ("small", "small", None, None),
+        ("mine", None, mine, None),
+        ("own", None, None, "pkg.mod:factory"),
+    ]
+    assert exp.configs[1].who() is mine
+    assert [p.name for p in Config(name="l", play="ladder:small@0.8,large").tiers()] == ["small", "large"]
+    assert exp.configs[2].tiers() == []
+    with pytest.raises(
+        ValueError, match="exactly one of play, profile or models; given: \\['play', 'models'\\]"
+    ):
+        Config(name="x", play="small", models="a:b")
+    with pytest.raises(ValueError, match="given: none"):
+        Config(name="x")
+    round_trip = Experiment.model_validate_json(exp.model_dump_json())
+    assert round_trip == exp  # configs are data: they travel to pool workers as JSON
+
+
+def test_extra_fault_plans_multiply_cells_on_the_same_seeds() -> None:
+    plan = {"name": "slow", "faults": [{"id": "t", "kind": "timeout", "target": "tool:threat_intel"}]}
+    exp = experiment(ids=THREE[:1], seeds=1, fault_plans=[plan])
+    cells = exp.cells()
+    assert [cell.id for cell in cells] == [
+        "soc-c2-beacon/0/small",
+        "soc-c2-beacon/0/large",
+        "soc-c2-beacon/0/small/+slow",
+        "soc-c2-beacon/0/large/+slow",
+    ]
+    assert len({cell.seed for cell in cells}) == 1  # with and without the plan: the same case
+    by_plan = exp.scenarios_by_plan(exp.load())
+    own, laid = by_plan[("soc-c2-beacon", "")], by_plan[("soc-c2-beacon", "slow")]
+    assert [f.id for f in laid.scenario.faults] == [*(f.id for f in own.scenario.faults), "slow/t"]
+    assert plan_digest(laid) != plan_digest(own)
+
+
+def test_an_extra_plan_with_a_target_the_domain_lacks_is_refused_before_running() -> None:
+    from windtunnel.scenarios import ScenarioError
+
+    plan = {"name": "bad", "faults": [{"id": "t", "kind": "timeout", "target": "tool:threat_intell"}]}
+    exp = experiment(fault_plans=[plan])
+    with pytest.raises(ScenarioError) as caught:
+        exp.scenarios_by_plan(exp.load())
+    text = str(caught.value)
+    assert "plan 'bad' faults[0].target" in text
+    assert "over scenario 'soc-benign-scanner'" in text
+    assert "did you mean 'tool:threat_intel'" in text
+    with pytest.raises(ValueError, match="fault plan names must be unique"):
+        experiment(fault_plans=[{**plan, "name": "a"}, {**plan, "name": "a"}])

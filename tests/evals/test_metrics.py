@@ -7,7 +7,15 @@ import math
 import pandas as pd
 import pytest
 
-from windtunnel.evals.metrics import decisions, escalation, inconclusive, verification, violations
+from windtunnel.evals.metrics import (
+    decisions,
+    escalation,
+    inconclusive,
+    inconclusive_warnings,
+    tiers,
+    verification,
+    violations,
+)
 from windtunnel.evals.stats import wilson
 from windtunnel.orchestrator import InvalidArgument
 
@@ -105,7 +113,14 @@ def test_violations_total_and_share_of_runs() -> None:
 def test_inconclusive_lists_the_runs_whose_faults_never_fired() -> None:
     frame = runs(
         {"config": "a", "scenario": "s1", "faults_declared": 1, "faults_fired": 1},
-        {"config": "a", "scenario": "s2", "faults_declared": 2, "faults_fired": 1, "inconclusive": True},
+        {
+            "config": "a",
+            "scenario": "s2",
+            "faults_declared": 2,
+            "faults_fired": 1,
+            "inconclusive": True,
+            "faults_not_fired": "slow-intel",
+        },
         {"config": "a", "scenario": "s3", "faults_declared": 1, "inconclusive": True, "harness_error": "x"},
     )
     expected = pd.DataFrame(
@@ -116,9 +131,38 @@ def test_inconclusive_lists_the_runs_whose_faults_never_fired() -> None:
             "seed_index": [0],
             "faults_declared": [2],
             "faults_fired": [1],
+            "faults_not_fired": ["slow-intel"],
         }
     )
     pd.testing.assert_frame_equal(inconclusive(frame), expected)
+    assert inconclusive_warnings(frame) == [
+        "scenario 's2': fault 'slow-intel' never fired in 1 of 1 runs (config a); "
+        "those runs say nothing about surviving it"
+    ]
+
+
+def test_tiers_expand_calls_tokens_and_cost_by_tier() -> None:
+    frame = runs(
+        {
+            "config": "ladder",
+            "scenario": "s1",
+            "by_tier": '{"small": {"calls": 2, "input_tokens": 300, "output_tokens": 30, "cost": 0.002}}',
+        },
+        {
+            "config": "ladder",
+            "scenario": "s2",
+            "by_tier": '{"small": {"calls": 1, "input_tokens": 100, "output_tokens": 10, "cost": 0.001},'
+            ' "large": {"calls": 1, "input_tokens": 200, "output_tokens": 20, "cost": 0.01}}',
+        },
+        {"config": "ladder", "scenario": "s3", "harness_error": "x", "by_tier": ""},
+    )
+    table = tiers(frame).set_index("tier")
+    assert list(table.index) == ["large", "small"]
+    assert table.loc["small", ["calls", "input_tokens", "output_tokens"]].tolist() == [3, 400, 40]
+    assert table.loc["small", "cost"] == pytest.approx(0.003)
+    assert table.loc["large", "cost_per_run"] == pytest.approx(0.005)  # 0.01 over 2 runs, s1 spent 0
+    assert table.loc["large", "cost_per_run_low"] <= 0.005 <= table.loc["large", "cost_per_run_high"]
+    assert (table["harness_errors"] == 1).all()
 
 
 def test_by_fault_kind_and_by_column() -> None:

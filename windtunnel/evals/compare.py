@@ -91,7 +91,7 @@ class Comparison:
         return self.verdict
 
 
-def _side(frame: pd.DataFrame, config: str | None, name: str) -> tuple[pd.DataFrame, str]:
+def _side(frame: pd.DataFrame, config: str | None, name: str, pair_on: list[str]) -> tuple[pd.DataFrame, str]:
     missing = [c for c in ("config", *PAIR_ON, "correct", "cost", "harness_error") if c not in frame]
     if missing:
         raise InvalidArgument(f"{name}: the runs frame lacks the columns {missing!r}")
@@ -104,12 +104,12 @@ def _side(frame: pd.DataFrame, config: str | None, name: str) -> tuple[pd.DataFr
         raise InvalidArgument(
             f"{name}: expected runs of one config, found {configs!r}; name the config to compare"
         )
-    duplicated = frame.duplicated(list(PAIR_ON))
+    duplicated = frame.duplicated(pair_on)
     if duplicated.any():
-        cell = tuple(frame.loc[duplicated, list(PAIR_ON)].iloc[0])
+        cell = tuple(frame.loc[duplicated, pair_on].iloc[0])
         raise InvalidArgument(
-            f"{name}: the cell (scenario, seed_index)={cell!r} appears more than once; "
-            "compare runs of one experiment and one fault plan per side"
+            f"{name}: the cell ({', '.join(pair_on)})={cell!r} appears more than once; "
+            "compare runs of one experiment per side"
         )
     return frame, configs[0]
 
@@ -135,22 +135,23 @@ def compare(
     ``correct_a - correct_b`` over pairs, the cost difference the mean of ``cost_a -
     cost_b``, both with a percentile bootstrap that resamples scenarios (``seed``-ed).
     """
-    side_a, name_a = _side(a, config_a, "a")
-    side_b, name_b = _side(a if b is None else b, config_b, "b")
+    other = a if b is None else b
+    # With extra fault plans a cell is (scenario, seed index, plan): each plan pairs with itself.
+    pair_on = [*PAIR_ON, *(["fault_plan"] if "fault_plan" in a and "fault_plan" in other else [])]
+    side_a, name_a = _side(a, config_a, "a", pair_on)
+    side_b, name_b = _side(other, config_b, "b", pair_on)
     if b is None and name_a == name_b:
         raise InvalidArgument(f"config_a and config_b are both {name_a!r}; name two configs of the frame")
     if name_a == name_b and "experiment" in side_a and "experiment" in side_b:
         name_a = f"{side_a['experiment'].iloc[0]}/{name_a}"
         name_b = f"{side_b['experiment'].iloc[0]}/{name_b}"
-    keep = [*PAIR_ON, "correct", "cost", "harness_error"]
-    joined = side_a[keep].merge(
-        side_b[keep], on=list(PAIR_ON), how="outer", suffixes=("_a", "_b"), indicator=True
-    )
+    keep = [*pair_on, "correct", "cost", "harness_error"]
+    joined = side_a[keep].merge(side_b[keep], on=pair_on, how="outer", suffixes=("_a", "_b"), indicator=True)
     shared = joined[joined["_merge"] == "both"]
     failed = (shared["harness_error_a"].fillna("").astype(str) != "") | (
         shared["harness_error_b"].fillna("").astype(str) != ""
     )
-    pairs = shared[~failed].sort_values(list(PAIR_ON))
+    pairs = shared[~failed].sort_values(pair_on)
     ok_a, ok_b = pairs["correct_a"].astype(bool), pairs["correct_b"].astype(bool)
     n = len(pairs)
     only_a, only_b = int((ok_a & ~ok_b).sum()), int((~ok_a & ok_b).sum())

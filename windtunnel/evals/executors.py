@@ -14,20 +14,20 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
 from windtunnel.orchestrator import InvalidArgument
 from windtunnel.orchestrator.validation import check_choice
-from windtunnel.scenarios import LoadedScenario, run_scenario
+from windtunnel.scenarios import LoadedScenario, ScenarioRun, load_callable, run_scenario
 
 from .experiment import Cell, Experiment
 from .results import Results
 from .rows import error_row, event_rows, run_row, trace_digest
 
-__all__ = ["Executor", "ExperimentSummary", "run_cell", "run_experiment"]
+__all__ = ["Executor", "ExperimentSummary", "Progress", "run_cell", "run_experiment"]
 
 Executor: TypeAlias = Literal["local", "process"]
 """Where cells run: in this process, or on a pool of spawned processes."""
@@ -52,12 +52,47 @@ class ExperimentSummary:
     wall_s: float
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Progress:
+    """Where a running experiment is: what a progress bar shows after each cell."""
+
+    done: int
+    """Cells run by this call so far."""
+    total: int
+    """Cells this call will run."""
+    failed: int
+    """Of those, runs graded not correct (the agent's failures)."""
+    harness_errors: int
+    """Of those, runs the harness failed on."""
+    cost: float
+    """USD charged to the runs so far, models and humans."""
+    elapsed: float
+    """Wall seconds since the first cell started."""
+
+    @property
+    def rate(self) -> float:
+        """Cells per wall second."""
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float:
+        """Wall seconds left at the current rate (inf before the first cell)."""
+        return (self.total - self.done) / self.rate if self.rate > 0 else float("inf")
+
+
 def run_cell(experiment: Experiment, loaded: LoadedScenario, cell: Cell) -> CellOutput:
     """Run one cell and grade it: its row and its events' rows; never raises for the run's sake."""
     started = time.perf_counter()
-    play = experiment.config(cell.config).play
+    config = experiment.config(cell.config)
     try:
-        run = run_scenario(loaded, seed=cell.seed, play=play)
+        models = None if config.models is None else load_callable(config.models, what="models")
+
+        def once() -> ScenarioRun:
+            return run_scenario(
+                loaded, seed=cell.seed, play=config.who(), models=models, workflow=config.workflow
+            )
+
+        run = once()
         dumped = run.trace.dumps()
         digest = trace_digest(dumped)
         wall = time.perf_counter() - started
@@ -65,7 +100,7 @@ def run_cell(experiment: Experiment, loaded: LoadedScenario, cell: Cell) -> Cell
         events = event_rows(cell, run, dumped)
         if experiment.rechecked(cell):
             row["rechecked"] = True
-            again = trace_digest(run_scenario(loaded, seed=cell.seed, play=play).trace.dumps())
+            again = trace_digest(once().trace.dumps())
             if again != digest:
                 row["harness_error"] = (
                     f"NondeterministicRun: the same cell ran twice gave trace digests {digest} and {again}"
@@ -84,6 +119,7 @@ def run_experiment(
     row_group_size: int = 1000,
     groups_per_part: int = 10,
     stop_after: int | None = None,
+    progress: Callable[[Progress], None] | None = None,
 ) -> ExperimentSummary:
     """Run every cell of ``experiment`` not yet in ``out_dir``, streaming rows there.
 
@@ -97,6 +133,7 @@ def run_experiment(
         groups_per_part: row groups per part file: a kill loses at most one part.
         stop_after: run at most this many missing cells, then stop; a later call
             runs the rest.
+        progress: called after each cell is written, with where the experiment is.
 
     Raises:
         InvalidArgument: a bad executor or worker count, or a directory holding
@@ -110,6 +147,7 @@ def run_experiment(
         raise InvalidArgument(f"stop_after={stop_after} must be >= 0")
     started = time.perf_counter()
     suite = experiment.load()
+    scenarios = experiment.scenarios_by_plan(suite)  # bad extra plans fail here, before any run
     cells = experiment.cells(suite)
     ran = errors = 0
     with Results(
@@ -119,11 +157,10 @@ def run_experiment(
         skipped = len(cells) - len(todo)
         todo = todo[:stop_after] if stop_after is not None else todo
         if executor == "local":
-            scenarios = {loaded.scenario.id: loaded for loaded in suite}
             outputs: Iterator[CellOutput] = (
-                run_cell(experiment, scenarios[cell.scenario], cell) for cell in todo
+                run_cell(experiment, scenarios[(cell.scenario, cell.plan)], cell) for cell in todo
             )
-            ran, errors = _write_all(results, outputs)
+            ran, errors = _write_all(results, outputs, len(todo), progress)
         elif todo:
             count = workers or os.cpu_count() or 1
             chunk = max(1, min(64, len(todo) // (count * 4)))
@@ -131,7 +168,8 @@ def run_experiment(
             with context.Pool(
                 count, initializer=_init_worker, initargs=(experiment.model_dump_json(),)
             ) as pool:
-                ran, errors = _write_all(results, pool.imap(_run_in_worker, todo, chunksize=chunk))
+                outputs = pool.imap(_run_in_worker, todo, chunksize=chunk)
+                ran, errors = _write_all(results, outputs, len(todo), progress)
     return ExperimentSummary(
         path=Path(out_dir),
         cells=len(cells),
@@ -142,26 +180,43 @@ def run_experiment(
     )
 
 
-def _write_all(results: Results, outputs: Iterator[CellOutput]) -> tuple[int, int]:
-    ran = errors = 0
+def _write_all(
+    results: Results, outputs: Iterator[CellOutput], total: int, progress: Callable[[Progress], None] | None
+) -> tuple[int, int]:
+    ran = errors = failed = 0
+    cost = 0.0
+    started = time.perf_counter()
     for row, events in outputs:
         results.write(row, events)
         ran += 1
         errors += bool(row["harness_error"])
+        failed += row["correct"] is False
+        cost += row["cost"] or 0.0
+        if progress is not None:
+            progress(
+                Progress(
+                    done=ran,
+                    total=total,
+                    failed=failed,
+                    harness_errors=errors,
+                    cost=cost,
+                    elapsed=time.perf_counter() - started,
+                )
+            )
     return ran, errors
 
 
-_WORKER: tuple[Experiment, dict[str, LoadedScenario]] | None = None
+_WORKER: tuple[Experiment, dict[tuple[str, str], LoadedScenario]] | None = None
 
 
 def _init_worker(experiment_json: str) -> None:
     """A pool process loads the experiment's suite once."""
     global _WORKER
     experiment = Experiment.model_validate_json(experiment_json)
-    _WORKER = (experiment, {loaded.scenario.id: loaded for loaded in experiment.load()})
+    _WORKER = (experiment, experiment.scenarios_by_plan(experiment.load()))
 
 
 def _run_in_worker(cell: Cell) -> CellOutput:
     assert _WORKER is not None, "the pool's initializer did not run"
     experiment, scenarios = _WORKER
-    return run_cell(experiment, scenarios[cell.scenario], cell)
+    return run_cell(experiment, scenarios[(cell.scenario, cell.plan)], cell)

@@ -25,28 +25,96 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from windtunnel.orchestrator import InvalidArgument
-from windtunnel.scenarios import LoadedScenario, Scenario, Suite, load_suite, parse_play
-from windtunnel.simulators import derive_seed
+from windtunnel.scenarios import (
+    FileProblem,
+    LoadedScenario,
+    Scenario,
+    ScenarioError,
+    Suite,
+    load_suite,
+    overlay,
+    parse_play,
+)
+from windtunnel.simulators import Fault, TierProfile, derive_seed
 
-__all__ = ["Cell", "Config", "Experiment", "cell_seed", "plan_digest"]
+__all__ = ["Cell", "Config", "Experiment", "ExtraFaults", "cell_seed", "plan_digest"]
 
 
 class Config(BaseModel):
-    """How an experiment's decision states are played, under a name written into every row."""
+    """How an experiment's decision states are played, under a name written into every row.
+
+    Exactly one of ``play`` (a built-in tier or a ladder of them), ``profile`` (a tier
+    of your own, as data) or ``models`` (your own model factory) says who plays.
+
+    Example:
+        >>> Config(name="cheap", play="ladder:small@0.9,large").who()
+        'ladder:small@0.9,large'
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, description="The config's name in results; unique in its experiment.")
-    play: str = Field(
-        min_length=1,
-        description="A tier name ('small', 'mid', 'large') or a ladder ('ladder:small@0.85,large').",
+    play: str | None = Field(
+        None, description="A tier name ('small', 'mid', 'large') or a ladder ('ladder:small@0.85,large')."
+    )
+    profile: TierProfile | None = Field(None, description="A simulated tier of your own.")
+    models: str | None = Field(
+        None,
+        description="'package.module:function' called with (state, playbook), returning the Model "
+        "that plays that state: your own models instead of simulated tiers.",
+    )
+    workflow: str | None = Field(
+        None, description="'package.module:function': your workflow factory instead of the scenario's."
     )
 
     @field_validator("play")
     @classmethod
-    def _valid_play(cls, play: str) -> str:
-        parse_play(play)  # raises InvalidArgument naming the bad tier or rung
+    def _valid_play(cls, play: str | None) -> str | None:
+        if play is not None:
+            parse_play(play)  # raises InvalidArgument naming the bad tier or rung
         return play
+
+    @model_validator(mode="after")
+    def _one_player(self) -> Config:
+        given = [key for key in ("play", "profile", "models") if getattr(self, key) is not None]
+        if len(given) != 1:
+            raise InvalidArgument(
+                f"config {self.name!r} needs exactly one of play, profile or models; given: {given or 'none'}"
+            )
+        return self
+
+    def who(self) -> str | TierProfile:
+        """What ``run_scenario(play=...)`` takes: the play spec or the profile."""
+        if self.profile is not None:
+            return self.profile
+        return self.play or "small"  # with `models`, play names nothing: the models play
+
+    def tiers(self) -> list[TierProfile]:
+        """The simulated tiers this config plays with (none for your own models)."""
+        if self.models is not None:
+            return []
+        return [profile for profile, _ in parse_play(self.who()).rungs]
+
+
+class ExtraFaults(BaseModel):
+    """A fault plan laid over every scenario's own: the experiment runs each cell with
+    and without it, on the same seed, so that what it costs is measured paired."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="The plan's name in cell ids and rows.")
+    faults: list[Fault] = Field(
+        min_length=1, description="Faults as in a scenario file; ids prefixed 'name/'."
+    )
+
+    @field_validator("faults")
+    @classmethod
+    def _unique_ids(cls, faults: list[Fault]) -> list[Fault]:
+        ids = [fault.id for fault in faults]
+        twice = sorted({fault_id for fault_id in ids if ids.count(fault_id) > 1})
+        if twice:
+            raise InvalidArgument(f"fault ids must be unique in a plan; repeated: {twice}")
+        return faults
 
 
 class Experiment(BaseModel):
@@ -69,20 +137,27 @@ class Experiment(BaseModel):
     recheck: float = Field(
         0.05, ge=0, le=1, description="Share of cells run twice to check that their traces match."
     )
+    fault_plans: list[ExtraFaults] = Field(
+        default_factory=list,
+        description="Extra fault plans: every cell runs without them and with each, on the same seed.",
+    )
 
     @field_validator("configs", mode="before")
     @classmethod
     def _configs_from_specs(cls, value: Any) -> Any:
         if isinstance(value, list):
-            return [{"name": item, "play": item} if isinstance(item, str) else item for item in value]
+            return [_config_of(item) for item in value]
         return value
 
     @model_validator(mode="after")
-    def _unique_config_names(self) -> Experiment:
-        names = [config.name for config in self.configs]
-        twice = sorted({name for name in names if names.count(name) > 1})
-        if twice:
-            raise InvalidArgument(f"config names must be unique in an experiment; repeated: {twice}")
+    def _unique_names(self) -> Experiment:
+        for what, names in (
+            ("config", [config.name for config in self.configs]),
+            ("fault plan", [plan.name for plan in self.fault_plans]),
+        ):
+            twice = sorted({name for name in names if names.count(name) > 1})
+            if twice:
+                raise InvalidArgument(f"{what} names must be unique in an experiment; repeated: {twice}")
         return self
 
     def load(self) -> Suite:
@@ -94,18 +169,42 @@ class Experiment(BaseModel):
         return load_suite(self.scenarios, tags=self.tags, ids=self.ids)
 
     def cells(self, suite: Suite | None = None) -> list[Cell]:
-        """Every cell, in a stable order: by scenario (suite order), seed index, config."""
+        """Every cell, in a stable order: by scenario (suite order), seed index, extra
+        plan (none first), config."""
         suite = self.load() if suite is None else suite
+        plans = ["", *(plan.name for plan in self.fault_plans)]
         cells: list[Cell] = []
         for loaded in suite:
             scenario_id = loaded.scenario.id
             for index in range(self.seeds):
                 seed = cell_seed(self.seed, scenario_id, index)
                 cells.extend(
-                    Cell(scenario=scenario_id, seed_index=index, seed=seed, config=config.name)
+                    Cell(scenario=scenario_id, seed_index=index, seed=seed, config=config.name, plan=plan)
+                    for plan in plans
                     for config in self.configs
                 )
         return cells
+
+    def scenarios_by_plan(self, suite: Suite) -> dict[tuple[str, str], LoadedScenario]:
+        """Every scenario as each cell runs it, by (scenario id, extra plan name): its own
+        faults under ``""``, with each extra plan's laid over them under its name.
+
+        Raises:
+            ScenarioError: an extra plan names targets a scenario's domain lacks; every
+                problem of every plan and scenario at once.
+        """
+        found: dict[tuple[str, str], LoadedScenario] = {}
+        problems: list[FileProblem] = []
+        for loaded in suite:
+            found[(loaded.scenario.id, "")] = loaded
+            for plan in self.fault_plans:
+                try:
+                    found[(loaded.scenario.id, plan.name)] = overlay(loaded, plan.faults, plan=plan.name)
+                except ScenarioError as exc:
+                    problems.extend(exc.problems)
+        if problems:
+            raise ScenarioError(problems)
+        return found
 
     def config(self, name: str) -> Config:
         """The config called ``name``."""
@@ -131,11 +230,24 @@ class Cell:
     seed: int
     """The simulation seed: from the experiment seed, the scenario id and the seed index."""
     config: str
+    plan: str = ""
+    """The extra fault plan laid over the scenario's own; "" for none."""
 
     @property
     def id(self) -> str:
-        """``scenario/seed_index/config``: unique in its experiment."""
-        return f"{self.scenario}/{self.seed_index}/{self.config}"
+        """``scenario/seed_index/config``, and ``/+plan`` with an extra plan: unique in
+        its experiment."""
+        base = f"{self.scenario}/{self.seed_index}/{self.config}"
+        return f"{base}/+{self.plan}" if self.plan else base
+
+
+def _config_of(item: Any) -> Any:
+    """A config as given: a play spec and a TierProfile stand for themselves, by name."""
+    if isinstance(item, str):
+        return {"name": item, "play": item}
+    if isinstance(item, TierProfile):
+        return {"name": item.name, "profile": item}
+    return item
 
 
 def cell_seed(experiment_seed: int, scenario_id: str, seed_index: int) -> int:

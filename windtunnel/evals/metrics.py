@@ -18,13 +18,23 @@ Each function takes the runs frame (one row per run) and returns one row per
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
 
-from ._frame import By, add_rate, grouped, require, rows_frame
+from ._frame import By, add_estimate, add_rate, grouped, require, rows_frame
+from .stats import cluster_bootstrap
 
-__all__ = ["decisions", "escalation", "inconclusive", "verification", "violations"]
+__all__ = [
+    "decisions",
+    "escalation",
+    "inconclusive",
+    "inconclusive_warnings",
+    "tiers",
+    "verification",
+    "violations",
+]
 
 CHECKS = (
     "check_completed",
@@ -142,15 +152,77 @@ def violations(frame: pd.DataFrame, *, by: By = ()) -> pd.DataFrame:
     return rows_frame(rows, by)
 
 
+def tiers(frame: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
+    """Model calls, tokens and cost by config and tier (the ``by_tier`` column expanded).
+
+    One row per (config, tier) that any run called: ``calls``, ``input_tokens``,
+    ``output_tokens`` and ``cost`` summed over the config's runs, and
+    ``cost_per_run`` — the tier's cost averaged over all of the config's runs, those
+    that never reached it counting 0 — with its cluster bootstrap interval.
+    """
+    require(frame, "by_tier")
+    rows = []
+    for keys, agent, errors in grouped(frame, ()):
+        spent = [json.loads(value) if value else {} for value in agent["by_tier"]]
+        for tier in sorted({name for run in spent for name in run}):
+            mine = [run.get(tier, {}) for run in spent]
+            row: dict[str, Any] = {**keys, "tier": tier, "runs": len(agent), "harness_errors": errors}
+            for column in ("calls", "input_tokens", "output_tokens"):
+                row[column] = int(sum(run.get(column, 0) for run in mine))
+            costs = [float(run.get("cost", 0.0)) for run in mine]
+            row["cost"] = sum(costs)
+            add_estimate(row, "cost_per_run", cluster_bootstrap(costs, agent["scenario"], seed=seed))
+            rows.append(row)
+    return rows_frame(rows, (), ["tier"])
+
+
 def inconclusive(frame: pd.DataFrame) -> pd.DataFrame:
     """The runs whose declared faults did not all fire: never counted as surviving them.
 
     One row per such run (harness errors left out), sorted, with ``config``,
-    ``scenario``, ``cell``, ``seed_index``, ``faults_declared`` and ``faults_fired``
-    — the list a summary prints as its warning.
+    ``scenario``, ``cell``, ``seed_index``, ``faults_declared``, ``faults_fired`` and
+    ``faults_not_fired`` (the ids, comma-joined).
     """
-    require(frame, "inconclusive", "cell", "seed_index", "faults_declared", "faults_fired")
-    columns = ["config", "scenario", "cell", "seed_index", "faults_declared", "faults_fired"]
+    require(
+        frame, "inconclusive", "cell", "seed_index", "faults_declared", "faults_fired", "faults_not_fired"
+    )
+    columns = [
+        "config",
+        "scenario",
+        "cell",
+        "seed_index",
+        "faults_declared",
+        "faults_fired",
+        "faults_not_fired",
+    ]
     ok = frame["harness_error"].fillna("").astype(str) == ""
     found = frame[ok & frame["inconclusive"].astype(bool)]
     return found[columns].sort_values(["config", "scenario", "seed_index", "cell"]).reset_index(drop=True)
+
+
+def inconclusive_warnings(frame: pd.DataFrame) -> list[str]:
+    """One warning per (scenario, fault id) that did not fire in some runs: how many
+    runs of how many, under which configs — the lines a summary prints.
+
+    >>> runs = pd.DataFrame({
+    ...     "config": ["small", "large", "small"], "scenario": ["s1", "s1", "s2"], "harness_error": "",
+    ...     "cell": ["a", "b", "c"], "seed_index": 0, "faults_declared": 1, "faults_fired": [0, 1, 1],
+    ...     "faults_not_fired": ["slow-intel", "", ""], "inconclusive": [True, False, False],
+    ... })
+    >>> print(*inconclusive_warnings(runs))  # doctest: +NORMALIZE_WHITESPACE
+    scenario 's1': fault 'slow-intel' never fired in 1 of 2 runs (config small);
+    those runs say nothing about surviving it
+    """
+    require(frame, "faults_not_fired")
+    ok = frame[frame["harness_error"].fillna("").astype(str) == ""]
+    totals = ok.groupby("scenario").size()
+    missed: dict[tuple[str, str], list[str]] = {}
+    for scenario, config, ids in ok[["scenario", "config", "faults_not_fired"]].itertuples(index=False):
+        for fault_id in str(ids or "").split(","):
+            if fault_id:
+                missed.setdefault((str(scenario), fault_id), []).append(str(config))
+    return [
+        f"scenario {scenario!r}: fault {fault_id!r} never fired in {len(configs)} of {totals[scenario]} runs "
+        f"(config {', '.join(sorted(set(configs)))}); those runs say nothing about surviving it"
+        for (scenario, fault_id), configs in sorted(missed.items())
+    ]

@@ -34,8 +34,9 @@ import pyarrow as pa  # type: ignore[import-untyped]  # no stubs shipped
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 import windtunnel
-from windtunnel.orchestrator import InvalidArgument
+from windtunnel.orchestrator import DEFAULT_PRICES, DEFAULT_PRICES_AS_OF, InvalidArgument, UnknownPriceError
 from windtunnel.scenarios import Suite
+from windtunnel.simulators import DEFAULT_APPROVERS
 
 from .experiment import Experiment
 from .rows import EVENTS_SCHEMA, RUNS_SCHEMA
@@ -117,6 +118,7 @@ class Results:
             "seeds": experiment.seeds,
             "configs": [config.model_dump(mode="json") for config in experiment.configs],
             "files": files,
+            "prices": _prices(experiment),
             "sessions": [],
             "wall_s": 0.0,
         }
@@ -196,6 +198,24 @@ class Results:
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _prices(experiment: Experiment) -> dict[str, Any]:
+    """The prices the runs were charged at: each simulated tier's model (per million
+    tokens, from the price table as of its date) and each human approver's rate."""
+    models: dict[str, Any] = {}
+    for config in experiment.configs:
+        for profile in config.tiers():
+            try:
+                models[profile.model] = DEFAULT_PRICES.price(profile.model).model_dump(mode="json")
+            except UnknownPriceError as exc:
+                models[profile.model] = {"error": str(exc)}
+    return {
+        "as_of": DEFAULT_PRICES_AS_OF.date().isoformat(),
+        "models_usd_per_million_tokens": dict(sorted(models.items())),
+        "humans_usd_per_minute": {name: human.cost_per_minute for name, human in DEFAULT_APPROVERS.items()},
+        "own_models": sorted(config.name for config in experiment.configs if config.models is not None),
+    }
 
 
 def read_runs(path: str | Path) -> pd.DataFrame:

@@ -45,7 +45,8 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "config": (_S, "The config's name."),
     "seed_index": (_I, "The seed index, 0..seeds-1."),
     "seed": (_U, "The simulation seed, from (experiment seed, scenario id, seed index)."),
-    "plan_digest": (_S, "sha256 of the scenario's fault plan (canonical JSON)."),
+    "fault_plan": (_S, "The extra fault plan laid over the scenario's own; '' for none."),
+    "plan_digest": (_S, "sha256 of the fault plan the run met, extra plan included (canonical JSON)."),
     "status": (_S, "How the run ended: completed, budget_exceeded, failed, cancelled, paused."),
     "final_state": (_S, "The state the run ended in."),
     "correct": (_B, "Every grader check passed."),
@@ -65,10 +66,16 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "faults_fired": (_I, "Declared faults that fired at least once."),
     "faults_fired_by_kind": (_S, "JSON object: fault kind -> times fired (the injector's counts)."),
     "inconclusive": (_B, "A declared fault never fired: the run says nothing about surviving it."),
+    "faults_not_fired": (_S, "Ids of the declared faults that never fired, comma-joined."),
     "model_calls": (_I, "model_called events."),
     "input_tokens": (_I, "Input tokens billed, all tiers."),
     "output_tokens": (_I, "Output tokens billed, all tiers."),
     "model_cost": (_F, "USD of model calls."),
+    "by_tier": (
+        _S,
+        "JSON object: tier (the model id when no tier played) -> "
+        "{calls, input_tokens, output_tokens, cost}; see windtunnel.evals.tiers().",
+    ),
     "human_minutes": (_F, "Review minutes charged by humans (parsed from 'N minutes' in cost_charged)."),
     "human_cost": (_F, "USD charged by sources 'human:...'."),
     "cost": (_F, "Total USD charged to the run."),
@@ -114,6 +121,7 @@ def _base(experiment: str, cell: Cell, loaded: LoadedScenario) -> dict[str, Any]
         tags=",".join(spec.tags),
         domain=spec.domain,
         config=cell.config,
+        fault_plan=cell.plan,
         seed_index=cell.seed_index,
         seed=cell.seed,
         plan_digest=plan_digest(spec),
@@ -162,6 +170,7 @@ def run_row(
         faults_fired=sum(1 for fault_id in plan if fault_counts[fault_id].fired),
         faults_fired_by_kind=json.dumps(dict(sorted(by_kind.items())), sort_keys=True),
         inconclusive=any(not fault_counts[fault_id].fired for fault_id in plan),
+        faults_not_fired=",".join(fault_id for fault_id in plan if not fault_counts[fault_id].fired),
         cost=result.cost,
         sim_duration=result.duration,
         wall_time=wall_time,
@@ -176,6 +185,7 @@ def _from_events(events: list[Any]) -> dict[str, Any]:
     """The columns counted off the trace: models, humans, silent failures, confidence."""
     calls = input_tokens = output_tokens = 0
     model_cost = human_cost = human_minutes = 0.0
+    by_tier: dict[str, dict[str, float]] = {}
     silent: list[tuple[int, str]] = []  # (seq, tool) of each silent failure fired
     failed: list[tuple[int, str]] = []  # (seq, tool) of each verification_failed
     confidence: float | None = None
@@ -188,6 +198,13 @@ def _from_events(events: list[Any]) -> dict[str, Any]:
             output_tokens += event.output_tokens
             model_cost += event.cost
             model_in_state = True
+            tier = by_tier.setdefault(
+                event.tier or event.model, {"calls": 0, "input_tokens": 0, "output_tokens": 0, "cost": 0.0}
+            )
+            tier["calls"] += 1
+            tier["input_tokens"] += event.input_tokens
+            tier["output_tokens"] += event.output_tokens
+            tier["cost"] += event.cost
         elif kind == "state_entered":
             model_in_state = False
         elif kind == "transition" and model_in_state and event.confidence is not None:
@@ -206,6 +223,7 @@ def _from_events(events: list[Any]) -> dict[str, Any]:
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "model_cost": model_cost,
+        "by_tier": json.dumps(by_tier, sort_keys=True),
         "human_cost": human_cost,
         "human_minutes": human_minutes,
         "silent_failures_injected": len(silent),

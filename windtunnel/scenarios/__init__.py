@@ -6,9 +6,19 @@ the world, the input, the truth and the faults.
 """
 
 from .demo import DEMO_BUDGET, DemoAlert, DemoVariant, DemoWorld, demo_workflow, run_demo
-from .domain import BUILTIN_DOMAINS, Case, Check, Domain, GradeInput, Kit, load_domain, register_domain
+from .domain import (
+    BUILTIN_DOMAINS,
+    Case,
+    Check,
+    Domain,
+    GradeInput,
+    Kit,
+    load_callable,
+    load_domain,
+    register_domain,
+)
 from .grading import FiredFault, Verdict, grade
-from .loader import LoadedScenario, Suite, load_file, load_suite, resolve, scenario_files, validate
+from .loader import LoadedScenario, Suite, load_file, load_suite, overlay, resolve, scenario_files, validate
 from .problems import FileProblem, ScenarioError
 from .runner import Play, ScenarioRun, parse_play, run_scenario
 from .schema import ActionRef, Scenario, Truth, Vary
@@ -38,9 +48,11 @@ __all__ = [
     "Verdict",
     "demo_workflow",
     "grade",
+    "load_callable",
     "load_domain",
     "load_file",
     "load_suite",
+    "overlay",
     "parse_play",
     "register_domain",
     "resolve",

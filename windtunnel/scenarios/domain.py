@@ -37,6 +37,7 @@ __all__ = [
     "Domain",
     "GradeInput",
     "Kit",
+    "load_callable",
     "load_domain",
     "load_factory",
     "register_domain",
@@ -155,17 +156,28 @@ def load_factory(target: str) -> Callable[[Kit], Workflow]:
     Raises:
         InvalidArgument: it cannot be imported, or it is not callable.
     """
+    factory: Callable[[Kit], Workflow] = load_callable(target, what="workflow")
+    return factory
+
+
+def load_callable(target: str, *, what: str) -> Callable[..., Any]:
+    """The function ``"package.module:function"`` names; ``what`` names it in errors
+    (``"workflow"``, ``"models"``).
+
+    Raises:
+        InvalidArgument: it cannot be imported, or it is not a function.
+    """
     module, _, name = target.partition(":")
     if not module or not name:
-        raise InvalidArgument(f"workflow={target!r} must be 'package.module:function'")
+        raise InvalidArgument(f"{what}={target!r} must be 'package.module:function'")
     try:
         found = getattr(importlib.import_module(module), name)
     except Exception as exc:  # the user's module may raise anything while it imports
-        raise InvalidArgument(f"workflow={target!r}: cannot import it: {type(exc).__name__}: {exc}") from None
+        raise InvalidArgument(f"{what}={target!r}: cannot import it: {type(exc).__name__}: {exc}") from None
     if not callable(found) or isinstance(found, type):
-        raise InvalidArgument(f"workflow={target!r} is {type(found).__name__}, not a factory function")
-    factory: Callable[[Kit], Workflow] = found
-    return factory
+        raise InvalidArgument(f"{what}={target!r} is {type(found).__name__}, not a factory function")
+    loaded: Callable[..., Any] = found
+    return loaded
 
 
 def register_domain(domain: Domain) -> Domain:

@@ -31,14 +31,23 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from windtunnel.orchestrator import InvalidArgument, WindtunnelError
-from windtunnel.simulators import DEFAULT_TIERS, FaultPlan, Sim, derive_seed
+from windtunnel.simulators import DEFAULT_TIERS, Fault, FaultPlan, Sim, derive_seed
 
 from .domain import Case, Domain, load_domain, load_factory
 from .problems import FileProblem, ScenarioError, format_path, line_of, problems_from
 from .schema import Scenario
 from .vary import draw, placeholders, substitute
 
-__all__ = ["LoadedScenario", "Suite", "load_file", "load_suite", "resolve", "scenario_files", "validate"]
+__all__ = [
+    "LoadedScenario",
+    "Suite",
+    "load_file",
+    "load_suite",
+    "overlay",
+    "resolve",
+    "scenario_files",
+    "validate",
+]
 
 _SUFFIXES = {".yaml", ".yml", ".json"}
 
@@ -93,6 +102,35 @@ def validate(paths: Iterable[str | Path]) -> list[FileProblem]:
     except ScenarioError as exc:
         return list(exc.problems)
     return []
+
+
+def overlay(loaded: LoadedScenario, faults: Sequence[Fault], *, plan: str) -> LoadedScenario:
+    """``loaded`` with the faults of an extra plan laid over its own, checked against
+    its domain as a file's faults are. Each extra fault's id becomes ``plan/id``, so
+    that it never collides with the scenario's own.
+
+    Raises:
+        ScenarioError: a fault names a target the scenario's domain does not have.
+    """
+    spec = loaded.scenario
+    extra = [fault.model_copy(update={"id": f"{plan}/{fault.id}"}) for fault in faults]
+    scenario = spec.model_copy(update={"faults": [*spec.faults, *extra]})
+    problems: list[FileProblem] = []
+    own = len(spec.faults)
+
+    def problem(loc: tuple[str | int, ...], message: str) -> None:
+        if loc[:1] == ("faults",) and isinstance(loc[1], int) and loc[1] >= own:
+            rest = format_path(loc[2:])
+            where = f"plan {plan!r} faults[{loc[1] - own}]" + (f".{rest}" if rest else "")
+            problems.append(FileProblem(file=loaded.file, line=None, path=where, message=message))
+
+    case = resolve(scenario, loaded.domain, seed=0)
+    _check_references(scenario, loaded.domain, case, scenario.plan, problem)
+    if problems:
+        raise ScenarioError(
+            [dataclasses.replace(p, message=f"over scenario {spec.id!r}: {p.message}") for p in problems]
+        )
+    return dataclasses.replace(loaded, scenario=scenario)
 
 
 def scenario_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileProblem]]:
