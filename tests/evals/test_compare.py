@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from windtunnel.evals.compare import Comparison, compare
+from windtunnel.evals.comparison import Comparison, compare
 from windtunnel.evals.stats import mcnemar_exact
 from windtunnel.orchestrator import InvalidArgument
 

@@ -1,27 +1,74 @@
 """Evaluation: invariant checkers over traces; the run matrix (experiments, one row
 per run, results directories, executors); metrics with intervals over the runs
-frame, and paired comparisons."""
+frame, and paired comparisons.
 
-from .compare import Comparison, compare
+The analysis modules (metrics, statistics, comparisons; pandas and scipy) load on
+first use, so that a pool worker running cells imports none of them."""
+
+from importlib import import_module as _import_module
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
 from .executors import Executor, ExperimentSummary, Progress, run_cell, run_experiment
 from .experiment import Cell, Config, Experiment, ExtraFaults, cell_seed, plan_digest
-from .impact import IMPACT_METRICS, fault_impact
 from .invariants import Violation, legal_transitions_only, runs_terminate, trace_complete
-from .metrics import (
-    decisions,
-    escalation,
-    inconclusive,
-    inconclusive_warnings,
-    tiers,
-    verification,
-    violations,
-)
-from .pricing import ErrorPrices, cost, pareto
-from .reliability import pass_k
 from .results import Results, read_events, read_runs
 from .rows import CHECKS, COLUMNS, EVENTS_SCHEMA, RUNS_SCHEMA
-from .stats import cluster_bootstrap, mcnemar_exact, paired_bootstrap, seeds_needed, wilson
-from .sweep import ladder_grid, sweep, sweep_points
+
+if _TYPE_CHECKING:
+    from .comparison import Comparison, compare
+    from .impact import IMPACT_METRICS, fault_impact
+    from .metrics import (
+        decisions,
+        escalation,
+        inconclusive,
+        inconclusive_warnings,
+        tiers,
+        verification,
+        violations,
+    )
+    from .pricing import ErrorPrices, cost, pareto
+    from .reliability import pass_k
+    from .stats import cluster_bootstrap, mcnemar_exact, paired_bootstrap, seeds_needed, wilson
+    from .sweeps import ladder_grid, sweep, sweep_points
+
+_LAZY = {
+    "Comparison": "comparison",
+    "ErrorPrices": "pricing",
+    "IMPACT_METRICS": "impact",
+    "cluster_bootstrap": "stats",
+    "compare": "comparison",
+    "cost": "pricing",
+    "decisions": "metrics",
+    "escalation": "metrics",
+    "fault_impact": "impact",
+    "inconclusive": "metrics",
+    "inconclusive_warnings": "metrics",
+    "ladder_grid": "sweeps",
+    "mcnemar_exact": "stats",
+    "paired_bootstrap": "stats",
+    "pareto": "pricing",
+    "pass_k": "reliability",
+    "seeds_needed": "stats",
+    "sweep": "sweeps",
+    "sweep_points": "sweeps",
+    "tiers": "metrics",
+    "verification": "metrics",
+    "violations": "metrics",
+    "wilson": "stats",
+}
+"""Names loaded on first use, by the module that defines them. No module is named as
+one of its functions: importing it would bind the module under the function's name."""
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CHECKS",

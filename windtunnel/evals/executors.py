@@ -166,7 +166,7 @@ def run_experiment(
             chunk = max(1, min(64, len(todo) // (count * 4)))
             context = multiprocessing.get_context("spawn")
             with context.Pool(
-                count, initializer=_init_worker, initargs=(experiment.model_dump_json(),)
+                count, initializer=_init_worker, initargs=(experiment.model_dump_json(), scenarios)
             ) as pool:
                 outputs = pool.imap(_run_in_worker, todo, chunksize=chunk)
                 ran, errors = _write_all(results, outputs, len(todo), progress)
@@ -209,11 +209,11 @@ def _write_all(
 _WORKER: tuple[Experiment, dict[tuple[str, str], LoadedScenario]] | None = None
 
 
-def _init_worker(experiment_json: str) -> None:
-    """A pool process loads the experiment's suite once."""
+def _init_worker(experiment_json: str, scenarios: dict[tuple[str, str], LoadedScenario]) -> None:
+    """A pool process gets the experiment and its checked scenarios once (pickled: far
+    cheaper than reading and checking the files again in every worker)."""
     global _WORKER
-    experiment = Experiment.model_validate_json(experiment_json)
-    _WORKER = (experiment, experiment.scenarios_by_plan(experiment.load()))
+    _WORKER = (Experiment.model_validate_json(experiment_json), scenarios)
 
 
 def _run_in_worker(cell: Cell) -> CellOutput:

@@ -61,6 +61,15 @@ class LoadedScenario:
     file: str
     line: int | None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled with its domain's name, not the domain (whose functions may be lambdas):
+        # a pool worker gets the checked scenario without reading and checking files again.
+        return (_reloaded, (self.scenario, self.file, self.line))
+
+
+def _reloaded(scenario: Scenario, file: str, line: int | None) -> LoadedScenario:
+    return LoadedScenario(scenario=scenario, domain=load_domain(scenario.domain), file=file, line=line)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Suite:
