@@ -80,7 +80,7 @@ def test_a_harness_error_is_a_row_never_the_agents(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"executor": "ray"}, "executor"),
+        ({"executor": "dask"}, "executor"),
         ({"workers": 0, "executor": "process"}, "workers"),
         ({"workers": 2}, "workers"),
         ({"stop_after": -1}, "stop_after"),

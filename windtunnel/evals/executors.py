@@ -6,7 +6,7 @@ cell's seed; an exception out of it becomes the cell's row with ``harness_error`
 set. The determinism self-check runs a share of the cells twice
 (:attr:`Experiment.recheck`); a trace-digest mismatch is a harness error on that row.
 
-A Ray executor is not written yet.
+On Ray (:mod:`windtunnel.evals.ray_executor`) the cells go in chunks to a few actors.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
@@ -29,8 +30,8 @@ from .rows import error_row, event_rows, run_row, trace_digest
 
 __all__ = ["Executor", "ExperimentSummary", "Progress", "run_cell", "run_experiment"]
 
-Executor: TypeAlias = Literal["local", "process"]
-"""Where cells run: in this process, or on a pool of spawned processes."""
+Executor: TypeAlias = Literal["local", "process", "ray"]
+"""Where cells run: in this process, on a pool of spawned processes, or on Ray actors."""
 
 CellOutput: TypeAlias = tuple[dict[str, Any], list[dict[str, Any]]]
 """A cell's row and its events' rows."""
@@ -119,6 +120,7 @@ def run_experiment(
     row_group_size: int = 1000,
     groups_per_part: int = 10,
     stop_after: int | None = None,
+    address: str | None = None,
     progress: Callable[[Progress], None] | None = None,
 ) -> ExperimentSummary:
     """Run every cell of ``experiment`` not yet in ``out_dir``, streaming rows there.
@@ -127,22 +129,28 @@ def run_experiment(
         experiment: what to run.
         out_dir: the results directory (see :mod:`windtunnel.evals.results`); created,
             or resumed when it already holds results of this experiment.
-        executor: ``"local"`` (this process) or ``"process"`` (a spawned pool).
-        workers: the pool's processes; ``os.cpu_count()`` by default. Only for ``"process"``.
+        executor: ``"local"`` (this process), ``"process"`` (a spawned pool) or
+            ``"ray"`` (Ray actors; needs ``pip install 'windtunnel[ray]'``).
+        workers: the pool's processes or Ray actors; ``os.cpu_count()`` by default (on
+            a Ray cluster, its CPUs). Only for ``"process"`` and ``"ray"``.
         row_group_size: runs per parquet row group: what is held in memory before a flush.
         groups_per_part: row groups per part file: a kill loses at most one part.
         stop_after: run at most this many missing cells, then stop; a later call
             runs the rest.
+        address: the Ray cluster to run on (``"auto"``, ``"ray://host:10001"``); by
+            default a local Ray is started for this call. Only for ``"ray"``.
         progress: called after each cell is written, with where the experiment is.
 
     Raises:
-        InvalidArgument: a bad executor or worker count, or a directory holding
-            another experiment's results.
+        InvalidArgument: a bad executor, worker count or address, Ray missing for the
+            ``"ray"`` executor, or a directory holding another experiment's results.
         ScenarioError: the experiment's scenario files have problems.
     """
-    check_choice("executor", executor, ["local", "process"])
+    check_choice("executor", executor, ["local", "process", "ray"])
     if workers is not None and (workers < 1 or (executor == "local" and workers != 1)):
-        raise InvalidArgument(f"workers={workers} must be >= 1, and only the 'process' executor takes more")
+        raise InvalidArgument(f"workers={workers} must be >= 1, and only 'process' and 'ray' take more")
+    if address is not None and executor != "ray":
+        raise InvalidArgument(f"address={address!r} is only for the 'ray' executor")
     if stop_after is not None and stop_after < 0:
         raise InvalidArgument(f"stop_after={stop_after} must be >= 0")
     started = time.perf_counter()
@@ -161,6 +169,12 @@ def run_experiment(
                 run_cell(experiment, scenarios[(cell.scenario, cell.plan)], cell) for cell in todo
             )
             ran, errors = _write_all(results, outputs, len(todo), progress)
+        elif executor == "ray":
+            from .ray_executor import run_on_ray  # here: it imports this module
+
+            ray_outputs = run_on_ray(experiment, todo, scenarios, address=address, workers=workers)
+            with closing(ray_outputs):
+                ran, errors = _write_all(results, ray_outputs, len(todo), progress)
         elif todo:
             count = workers or os.cpu_count() or 1
             chunk = max(1, min(64, len(todo) // (count * 4)))
