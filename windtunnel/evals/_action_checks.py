@@ -1,7 +1,7 @@
 """Invariant checkers over the write actions of a trace: verified, applied once, not
-in conflict. The definitions are in :mod:`windtunnel.evals.invariants`, which exports
-these checkers; each is split into a per-run part so that ``check_all`` groups the
-events only once.
+in conflict. Each checker's docstring defines its invariant exactly;
+:mod:`windtunnel.evals.invariants` exports them. Each has a per-run (or, for
+conflicts, whole-sequence) part that ``check_all`` calls after grouping the events once.
 """
 
 from __future__ import annotations

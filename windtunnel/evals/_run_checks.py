@@ -1,8 +1,8 @@
 """Invariant checkers over what the engine and the tool layer did in each step: a
 refused transition not followed, a rejected tool call not run, budgets respected.
-The definitions are in each checker's docstring; :mod:`windtunnel.evals.invariants`
-exports the checkers. Each is split into a per-run part so that ``check_all`` groups
-the events only once.
+Each checker's docstring defines its invariant exactly;
+:mod:`windtunnel.evals.invariants` exports them. Each has a per-run part that
+``check_all`` calls after grouping the events once.
 """
 
 from __future__ import annotations
