@@ -1,35 +1,68 @@
 """Invariant checkers over traces: each returns the violations it found, never raises.
 
 Checkers read events only — they never re-run anything — so they work the same on
-a live trace, a JSONL file or a SQLite database.
+a live trace, a JSONL file or a SQLite database. Each violation names its check,
+its run, the offending event's ``seq`` and what happened. The invariants:
+
+==================================  ==============================================================
+``runs_terminate``                  every run that started also finished
+``trace_complete``                  each run's events are numbered 0, 1, 2, ..., open with
+                                    ``run_started`` and close with ``run_finished``
+``legal_transitions_only``          every transition is one the workflow allows (needs it)
+``writes_verified_or_escalated``    every applied write is verified, undone, or escalated before
+                                    its step ends
+``no_action_applied_twice``         an idempotency key's applications are successive attempts,
+                                    each asked for by a failed verification
+``no_conflicting_intents``          no run applies an intent on a resource another run holds
+                                    with a conflicting intent (across runs that shared a store)
+``no_refused_transition_followed``  a next state the engine refused is not where the run goes
+``no_rejected_call_executed``       a tool call the tool layer rejected never runs
+``budgets_respected``               no step, simulated second or dollar beyond the run's budget
+                                    unless the run stops there with ``budget_exceeded``
+==================================  ==============================================================
+
+:func:`check_all` runs them all. The exact definitions are in each checker's docstring.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from windtunnel.orchestrator import Event, Workflow
 
-__all__ = ["Violation", "legal_transitions_only", "runs_terminate", "trace_complete"]
+from ._action_checks import (
+    applied_twice,
+    conflicting_intents,
+    no_action_applied_twice,
+    no_conflicting_intents,
+    unsettled_writes,
+    writes_verified_or_escalated,
+)
+from ._run_checks import (
+    budgets_passed,
+    budgets_respected,
+    no_refused_transition_followed,
+    no_rejected_call_executed,
+    refusals_followed,
+    rejected_calls_run,
+)
+from ._violation import Violation
+from ._violation import by_run as _by_run
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Violation:
-    """One broken invariant, located in the trace."""
-
-    check: str
-    run_id: str
-    seq: int | None
-    message: str
-
-
-def _by_run(events: Iterable[Event]) -> dict[str, list[Event]]:
-    runs: dict[str, list[Event]] = defaultdict(list)
-    for event in events:
-        runs[event.run_id].append(event)
-    return runs
+__all__ = [
+    "Violation",
+    "budgets_respected",
+    "check_all",
+    "legal_transitions_only",
+    "no_action_applied_twice",
+    "no_conflicting_intents",
+    "no_refused_transition_followed",
+    "no_rejected_call_executed",
+    "runs_terminate",
+    "trace_complete",
+    "writes_verified_or_escalated",
+]
 
 
 def runs_terminate(events: Iterable[Event]) -> list[Violation]:
@@ -95,3 +128,54 @@ def _check_step(event: Event, current: str | None, workflow: Workflow, routes: s
     if event.kind == "run_finished" and event.status == "completed" and event.state not in workflow.terminal:
         return f"completed in {event.state!r}, which is not terminal"
     return None
+
+
+_PerRun = Callable[[str, Sequence[Event]], list[Violation]]
+_PER_RUN: tuple[tuple[str, _PerRun], ...] = (
+    ("writes_verified_or_escalated", unsettled_writes),
+    ("no_action_applied_twice", applied_twice),
+    ("no_refused_transition_followed", refusals_followed),
+    ("no_rejected_call_executed", rejected_calls_run),
+    ("budgets_respected", budgets_passed),
+)
+
+
+def check_all(
+    events: Iterable[Event],
+    workflow: Workflow | None = None,
+    *,
+    opposites: Mapping[str, str | None] | None = None,
+) -> list[Violation]:
+    """Every invariant of this module over ``events`` — ``legal_transitions_only``
+    only when ``workflow`` is given, ``no_conflicting_intents`` with ``opposites`` —
+    sorted by run, then seq (a run's violations without a seq first).
+
+    ``no_conflicting_intents`` reads the events' runs as having shared one store:
+    give the events of one simulation at a time. A checker that raises (it should
+    not) becomes one violation saying so, and the others still run.
+
+    Example:
+        >>> from windtunnel.scenarios import run_demo
+        >>> check_all(run_demo(seed=1).trace.events)
+        []
+    """
+    events = list(events)
+    found = _guarded("runs_terminate", "", runs_terminate, events)
+    found += _guarded("trace_complete", "", trace_complete, events)
+    found += _guarded("no_conflicting_intents", "", conflicting_intents, events, opposites)
+    if workflow is not None:
+        found += _guarded("legal_transitions_only", "", legal_transitions_only, events, workflow)
+    for run_id, run_events in _by_run(events).items():
+        for name, per_run in _PER_RUN:
+            found.extend(_guarded(name, run_id, per_run, run_id, run_events))
+    found.sort(key=lambda violation: (violation.run_id, -1 if violation.seq is None else violation.seq))
+    return found
+
+
+def _guarded(name: str, run_id: str, check: Callable[..., list[Violation]], *args: Any) -> list[Violation]:
+    """``check(*args)``; a checker that raises (a bug) becomes one violation saying so,
+    rather than hiding what the other checkers found."""
+    try:
+        return check(*args)
+    except Exception as exc:
+        return [Violation(check=name, run_id=run_id, seq=None, message=f"the checker raised {exc!r}")]
