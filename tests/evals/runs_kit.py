@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "sim_duration": 1.0,
     "wall_time": 0.001,
     "invariant_violations": 0,
+    "violations": "[]",
     "trace_digest": "d",
     "harness_error": "",
     "confidence": math.nan,

@@ -43,6 +43,8 @@ def test_local_and_process_pool_give_identical_runs(tmp_path: Path) -> None:
     b = read_runs(pooled.path).sort_values("cell")[columns].reset_index(drop=True)
     assert a.equals(b)
     assert a["rechecked"].any()  # the self-check ran, and found the traces equal
+    assert (a["invariant_violations"] == 0).all()  # every invariant of evals.invariants holds
+    assert (a["violations"] == "[]").all()
     events = ["cell", "seq", "event"]
     ea = read_events(local.path).sort_values(["cell", "seq"])[events].reset_index(drop=True)
     eb = read_events(pooled.path).sort_values(["cell", "seq"])[events].reset_index(drop=True)

@@ -11,7 +11,19 @@ from typing import Any as _Any
 
 from .executors import Executor, ExperimentSummary, Progress, run_cell, run_experiment
 from .experiment import Cell, Config, Experiment, ExtraFaults, cell_seed, plan_digest
-from .invariants import Violation, legal_transitions_only, runs_terminate, trace_complete
+from .invariants import (
+    Violation,
+    budgets_respected,
+    check_all,
+    legal_transitions_only,
+    no_action_applied_twice,
+    no_conflicting_intents,
+    no_refused_transition_followed,
+    no_rejected_call_executed,
+    runs_terminate,
+    trace_complete,
+    writes_verified_or_escalated,
+)
 from .results import Results, read_events, read_runs
 from .rows import CHECKS, COLUMNS, EVENTS_SCHEMA, RUNS_SCHEMA
 
@@ -25,6 +37,7 @@ if _TYPE_CHECKING:
         inconclusive_warnings,
         tiers,
         verification,
+        violation_rows,
         violations,
     )
     from .pricing import ErrorPrices, cost, pareto
@@ -54,6 +67,7 @@ _LAZY = {
     "sweep_points": "sweeps",
     "tiers": "metrics",
     "verification": "metrics",
+    "violation_rows": "metrics",
     "violations": "metrics",
     "wilson": "stats",
 }
@@ -87,7 +101,9 @@ __all__ = [
     "Progress",
     "Results",
     "Violation",
+    "budgets_respected",
     "cell_seed",
+    "check_all",
     "cluster_bootstrap",
     "compare",
     "cost",
@@ -99,6 +115,10 @@ __all__ = [
     "ladder_grid",
     "legal_transitions_only",
     "mcnemar_exact",
+    "no_action_applied_twice",
+    "no_conflicting_intents",
+    "no_refused_transition_followed",
+    "no_rejected_call_executed",
     "paired_bootstrap",
     "pareto",
     "pass_k",
@@ -114,6 +134,8 @@ __all__ = [
     "tiers",
     "trace_complete",
     "verification",
+    "violation_rows",
     "violations",
     "wilson",
+    "writes_verified_or_escalated",
 ]

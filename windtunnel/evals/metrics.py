@@ -33,6 +33,7 @@ __all__ = [
     "inconclusive_warnings",
     "tiers",
     "verification",
+    "violation_rows",
     "violations",
 ]
 
@@ -174,6 +175,29 @@ def tiers(frame: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
             add_estimate(row, "cost_per_run", cluster_bootstrap(costs, agent["scenario"], seed=seed))
             rows.append(row)
     return rows_frame(rows, (), ["tier"])
+
+
+def violation_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every invariant violation of every run, one row each: ``config``, ``scenario``,
+    ``cell``, ``seed_index``, ``invariant``, ``seq`` (the offending event's, or NA for
+    a whole-run violation) and ``message``. Group it by ``invariant`` for the counts.
+
+    >>> runs = pd.DataFrame({"config": ["a"], "scenario": ["s"], "cell": ["s/0/a"], "seed_index": [0],
+    ...     "harness_error": [""], "violations": ['[{"invariant": "runs_terminate", "seq": null,'
+    ...     ' "message": "run started but never finished"}]']})
+    >>> violation_rows(runs)[["cell", "invariant", "message"]].to_dict("records")
+    [{'cell': 's/0/a', 'invariant': 'runs_terminate', 'message': 'run started but never finished'}]
+    """
+    require(frame, "violations", "cell", "seed_index")
+    keys = ["config", "scenario", "cell", "seed_index"]
+    rows = [
+        {**dict(zip(keys, head, strict=True)), **found}
+        for *head, text in frame[[*keys, "violations"]].itertuples(index=False)
+        for found in (json.loads(text) if isinstance(text, str) and text else [])
+    ]
+    columns = [*keys, "invariant", "seq", "message"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.astype({"seq": "Int64"})
 
 
 def inconclusive(frame: pd.DataFrame) -> pd.DataFrame:

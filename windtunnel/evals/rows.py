@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]  # no stubs shipped
 
-from windtunnel.evals.invariants import runs_terminate, trace_complete
+from windtunnel.evals.invariants import check_all
 from windtunnel.scenarios import LoadedScenario, ScenarioRun
 
 from .experiment import Cell, plan_digest
@@ -81,7 +81,14 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "cost": (_F, "Total USD charged to the run."),
     "sim_duration": (_F, "Simulated seconds from start to end."),
     "wall_time": (_F, "Wall-clock seconds of the run (grading and digest included); not deterministic."),
-    "invariant_violations": (_I, "Violations of runs_terminate and trace_complete."),
+    "invariant_violations": (
+        _I,
+        "Invariant violations found in the trace (windtunnel.evals.invariants.check_all).",
+    ),
+    "violations": (
+        _S,
+        "JSON list of the violations: {invariant, seq, message} each; see windtunnel.evals.violation_rows().",
+    ),
     "trace_digest": (_S, "sha256 of Trace.dumps(): the trace without wall time."),
     "confidence": (_F, "Stated confidence of the last transition chosen by a model-played state, if any."),
     "rechecked": (_B, "The cell ran twice for the determinism self-check."),
@@ -149,6 +156,7 @@ def run_row(
     row = _base(experiment, cell, loaded)
     result, verdict = run.result, run.verdict
     events = run.trace.events
+    broken = check_all(events)
     counts = Counter(event.kind for event in events)
     checks = {check.name: check.passed for check in verdict.checks}
     by_kind: Counter[str] = Counter()
@@ -174,7 +182,8 @@ def run_row(
         cost=result.cost,
         sim_duration=result.duration,
         wall_time=wall_time,
-        invariant_violations=len(runs_terminate(events)) + len(trace_complete(events)),
+        invariant_violations=len(broken),
+        violations=json.dumps([{"invariant": v.check, "seq": v.seq, "message": v.message} for v in broken]),
         trace_digest=digest,
     )
     row.update(_from_events(events))
