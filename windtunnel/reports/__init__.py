@@ -1,5 +1,34 @@
-"""Reports over traces and results: readable summaries now; tables, plots and gates later."""
+"""Reports over traces and results: readable summaries; the metrics table, gates,
+Markdown and JUnit of a results directory; a project's ``[tool.windtunnel]`` defaults."""
 
+from .gates import Gate, GateResult, evaluate, parse_gate
+from .junit import junit_xml
+from .markdown import append_step_summary, metrics_csv, summary_markdown
+from .project import ErrorPricesTable, ProjectConfig, load_project
+from .replay import Replay, replay_command, replayer, scenario_files
 from .summary import summarize_trace
+from .table import HEADLINE, METRICS, Metric, metric_info, metrics_table
 
-__all__ = ["summarize_trace"]
+__all__ = [
+    "HEADLINE",
+    "METRICS",
+    "ErrorPricesTable",
+    "Gate",
+    "GateResult",
+    "Metric",
+    "ProjectConfig",
+    "Replay",
+    "append_step_summary",
+    "evaluate",
+    "junit_xml",
+    "load_project",
+    "metric_info",
+    "metrics_csv",
+    "metrics_table",
+    "parse_gate",
+    "replay_command",
+    "replayer",
+    "scenario_files",
+    "summarize_trace",
+    "summary_markdown",
+]
