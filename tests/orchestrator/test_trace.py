@@ -87,6 +87,13 @@ def test_dumps_drops_wall_time_unless_asked() -> None:
     assert trace.dumps(wall_time=True).count("wall_time") == len(trace)
 
 
+def test_a_trace_from_events_holds_them_and_dumps_the_same() -> None:
+    trace = demo_trace()
+    again = Trace.from_events(iter(trace.events))  # any iterable, read once
+    assert again.events == trace.events
+    assert again.dumps(wall_time=True) == trace.dumps(wall_time=True)
+
+
 def test_unknown_or_malformed_events_are_clear_errors() -> None:
     trace = Trace()
     trace.append(("state_entered", "r", 0, 0.0, 0.0, "a", {"step": "one", "attempt": 1}))

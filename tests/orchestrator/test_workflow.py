@@ -192,6 +192,21 @@ def test_broken_workflows_report_every_problem(
     assert str(info.value).splitlines()[1:] == [f"  - {message}" for message, _ in expected]
 
 
+def test_a_shape_known_valid_is_still_checked_in_full_when_anything_differs() -> None:
+    build()
+    build()  # the same shape again: only its handlers are checked
+    with pytest.raises(WorkflowError, match="handler sync_handler is not async"):
+        build(states={"a": sync_handler, "b": H})
+    with pytest.raises(WorkflowError, match="handler 42 is not callable"):
+        build(states={"a": H, "b": 42})
+    build(timeouts={"a": 1.0})
+    with pytest.raises(WorkflowError, match="seconds=True must be a finite number > 0"):
+        build(timeouts={"a": True})  # equal to 1, but not a number of seconds
+    build(on_error=Policy(retries=1))
+    with pytest.raises(WorkflowError, match="retries=True must be an int >= 0"):
+        build(on_error=Policy(retries=True))
+
+
 def test_policy_route_makes_its_target_reachable() -> None:
     wf = build(
         states={"a": H, "b": H, "escalate": H},

@@ -19,7 +19,7 @@ import functools
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ValidationError
@@ -81,6 +81,11 @@ class CircuitBreaker:
     cooldown: float = 60.0
 
 
+# Frozen, so every tool that keeps the defaults may share them (tools are built per run).
+_RETRY = RetryPolicy()
+_BREAKER = CircuitBreaker()
+
+
 @dataclass(slots=True)
 class _BreakerState:
     failures: int = 0
@@ -110,21 +115,22 @@ class Tool:
     kind: ToolKind = "read"
     timeout: float | None = 30.0
     """Seconds one attempt may take; None for no limit."""
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    retry: RetryPolicy = _RETRY
+    breaker: CircuitBreaker = _BREAKER
     action: ActionSpec | None = None
     """For a write tool: the resource, precheck, verifier and compensation of its change."""
 
     @property
     def spec(self) -> ToolSpec:
         """The tool as the model sees it."""
-        return ToolSpec(name=self.name, description=self.description, input_schema=_schema(self.input_model))
+        return _spec(self.name, self.description, self.input_model)
 
 
-@functools.cache
-def _schema(model: type[BaseModel]) -> dict[str, Any]:
-    # Building a JSON schema takes ~0.2 ms; a simulation builds registries per run.
-    return model.model_json_schema()
+@functools.lru_cache(maxsize=4096)
+def _spec(name: str, description: str, model: type[BaseModel]) -> ToolSpec:
+    # Building a JSON schema takes ~0.2 ms, and a simulation builds its registries per run;
+    # a ToolSpec is frozen, so one serves every registry.
+    return ToolSpec(name=name, description=description, input_schema=model.model_json_schema())
 
 
 class ToolRegistry:

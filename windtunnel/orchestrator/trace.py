@@ -78,12 +78,18 @@ class Trace:
     @classmethod
     def from_events(cls, events: Iterable[EventBase]) -> Trace:
         """A trace holding ``events`` (for example, loaded from a file)."""
-        trace = cls()
-        for event in events:
+        trace, given = cls(), list(events)
+        typed = True
+        for event in given:
             fields = event.model_dump(exclude={"kind", *_BASE_COLUMNS})
-            trace.append(
-                (event.kind, event.run_id, event.seq, event.sim_time, event.wall_time, event.state, fields)  # type: ignore[attr-defined]
-            )
+            kind: str = event.kind  # type: ignore[attr-defined]
+            base = (event.run_id, event.seq, event.sim_time, event.wall_time, event.state)
+            trace.append((kind, *base, fields))
+            typed = typed and type(event) is EVENT_TYPES.get(kind)
+        if typed:
+            # Validated already, and each of the union's own type: validating the records
+            # again when they are read would give back equal events.
+            trace._events.extend(given)  # type: ignore[arg-type]
         return trace
 
     def _append_and_send(self, record: Record) -> None:

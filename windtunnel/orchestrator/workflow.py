@@ -137,7 +137,7 @@ class Workflow:
         self.on_budget = on_budget
         self.escalate_to = escalate_to
         self.actions = ActionPolicy() if actions is None else actions
-        problems = _check(self)
+        problems = [] if _known_valid(self) else _check(self)
         if problems:
             raise WorkflowError(problems, name=name)
         self.specs: dict[str, StateSpec] = {
@@ -170,6 +170,46 @@ class Workflow:
 
     def __repr__(self) -> str:
         return f"Workflow(name={self.name!r}, states={len(self.states)}, initial={self.initial!r})"
+
+
+# Shapes of workflows found valid: a harness builds the same workflow for every run, and
+# checking the shape (reachability, policies, timeouts) costs more than the rest of building it.
+_VALID_SHAPES: set[tuple[Any, ...]] = set()
+_MAX_SHAPES = 1024
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _known_valid(wf: Workflow) -> bool:
+    """Whether ``wf`` has a shape already checked valid and async handlers; remember it
+    when :func:`_check` finds it valid."""
+    shape = _shape(wf)
+    if shape is not None and shape in _VALID_SHAPES:
+        return all(callable(handler) and _is_async(handler) for handler in wf.handlers.values())
+    if shape is not None and not _check(wf):
+        if len(_VALID_SHAPES) >= _MAX_SHAPES:
+            _VALID_SHAPES.clear()
+        _VALID_SHAPES.add(shape)
+        return True
+    return False
+
+
+def _shape(wf: Workflow) -> tuple[Any, ...] | None:
+    """Everything :func:`_check` reads but the handlers, as flat values (counted, so the
+    shape reads back one way) and their types (``1`` is not ``True``, nor ``1.0``); None
+    when a value is not a plain string, number or None."""
+    values: list[object] = [wf.initial, wf.escalate_to, wf.on_budget, len(wf.handlers), *wf.handlers]
+    values += (len(wf.terminal), *wf.terminal, len(wf.transitions))
+    for source, targets in wf.transitions.items():
+        values += (source, len(targets), *targets)
+    values.append(len(wf.timeouts))
+    for state, seconds in wf.timeouts.items():
+        values += (state, seconds)
+    refused, error = wf.on_refused, wf.on_error
+    values += (refused.retries, refused.route_to, error.retries, error.route_to)
+    types = tuple(map(type, values))
+    if not _PLAIN.issuperset(types):
+        return None
+    return (type(refused), type(error), types, tuple(values))
 
 
 def _check(wf: Workflow) -> list[Problem]:

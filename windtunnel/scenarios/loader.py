@@ -21,6 +21,7 @@ import difflib
 import fnmatch
 import io
 import random
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from windtunnel.simulators import DEFAULT_TIERS, Fault, FaultPlan, Sim, derive_s
 from .domain import Case, Domain, load_domain, load_factory
 from .problems import FileProblem, ScenarioError, format_path, line_of, problems_from
 from .schema import Scenario
-from .vary import draw, placeholders, substitute
+from .vary import Template, draw, placeholders, substitute
 
 __all__ = [
     "LoadedScenario",
@@ -220,13 +221,47 @@ def resolve(scenario: Scenario, domain: Domain, *, seed: int) -> Case:
             (a file that loaded cleanly never does).
     """
     values = draw(scenario.vary, seed=seed, scenario=scenario.id)
-    world = domain.world.model_validate(substitute(scenario.world, values))
-    given = domain.input.model_validate(substitute(scenario.input, values))
-    truth = type(scenario.truth).model_validate(substitute(scenario.truth.model_dump(), values))
+    templates = _templates(scenario)
+    world = domain.world.model_validate(templates.world.fill(values))
+    given = domain.input.model_validate(templates.input.fill(values))
+    truth = (
+        scenario.truth  # frozen, and validated when the scenario was
+        if templates.truth.constant
+        else type(scenario.truth).model_validate(templates.truth.fill(values))
+    )
     if isinstance(truth.difficulty, str):
         raise InvalidArgument(f"truth.difficulty={truth.difficulty!r} did not resolve to a number")
     rng = random.Random(derive_seed(seed, f"build/{scenario.id}"))
     return domain.build(Case(world=world, input=given, truth=truth), rng)
+
+
+@dataclass(frozen=True, slots=True)
+class _Templates:
+    """A scenario's world, input and truth, compiled to be filled in for each seed."""
+
+    scenario: weakref.ref[Scenario]
+    world: Template
+    input: Template
+    truth: Template
+
+
+# A scenario runs with many seeds: its trees are compiled once, by the scenario's identity
+# (a Scenario is not hashable), and forgotten with it.
+_TEMPLATES: dict[int, _Templates] = {}
+
+
+def _templates(scenario: Scenario) -> _Templates:
+    """The compiled trees of ``scenario``, compiled on first use."""
+    key = id(scenario)
+    found = _TEMPLATES.get(key)
+    if found is None or found.scenario() is not scenario:
+        found = _TEMPLATES[key] = _Templates(
+            scenario=weakref.ref(scenario, lambda _: _TEMPLATES.pop(key, None)),
+            world=Template(scenario.world),
+            input=Template(scenario.input),
+            truth=Template(scenario.truth.model_dump()),
+        )
+    return found
 
 
 # -- one file ---------------------------------------------------------------------------
