@@ -96,7 +96,7 @@ def test_defaults_without_the_table_or_the_file(tmp_path: Path) -> None:
     [
         ("seeds = 0", "tool.windtunnel.seeds: Input should be greater than or equal to 1"),
         ("sedes = 3", "tool.windtunnel.sedes: Extra inputs are not permitted"),
-        ('executor = "ray"', "tool.windtunnel.executor: Input should be 'local' or 'process'"),
+        ('executor = "dask"', "tool.windtunnel.executor: Input should be 'local', 'process' or 'ray'"),
         (
             'configs = ["small", {name = "x"}]',
             "tool.windtunnel.configs[1]: config 'x' needs exactly one of play, profile or models; "

@@ -10,6 +10,7 @@ import typer
 
 from windtunnel.orchestrator import (
     EVENT_TYPES,
+    Event,
     Trace,
     WindtunnelError,
     query_events,
@@ -80,8 +81,15 @@ _OPTION_FIELDS = {"kind": "--kind", "run_id": "--run", "state": "--state"}  # fi
 
 @app.command("trace")
 def trace_command(
-    path: Annotated[Path, typer.Argument(help="A trace file (.jsonl or .sqlite/.sqlite3/.db).")],
-    run_id: Annotated[str | None, typer.Option("--run", help="Only this run.")] = None,
+    path: Annotated[
+        Path, typer.Argument(help="A trace file (.jsonl or .sqlite/.sqlite3/.db), or a results directory.")
+    ],
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Only this run (in results: its cell id).")
+    ] = None,
+    scenario: Annotated[str | None, typer.Option(help="Results directory: only this scenario.")] = None,
+    config: Annotated[str | None, typer.Option(help="Results directory: only this config.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Results directory: only this seed index.")] = None,
     kind: Annotated[list[str] | None, typer.Option(help="Only events of this kind (repeatable).")] = None,
     state: Annotated[str | None, typer.Option(help="Only events in this state.")] = None,
     where: Annotated[
@@ -89,7 +97,8 @@ def trace_command(
     ] = None,
     output: Annotated[str, typer.Option("--format", help="summary, jsonl or table.")] = "summary",
 ) -> None:
-    """Search a trace file: filter by run, kind, state and field values.
+    """Search a trace file or a results directory: filter by run, kind, state and
+    field values (and in results by scenario, config and seed index).
 
     Times in the summary count from each run's start; wall times in the table are
     ISO 8601, in UTC. A torn last line (a writer killed mid-line) and lines that a
@@ -99,18 +108,12 @@ def trace_command(
         raise fail(f"unknown --format {output!r}{suggest(output, _FORMATS)}; choose summary, jsonl or table")
     kinds = _kinds(kind or [])
     fields = _fields(where or [], kinds)
-    try:
-        read = read_trace(path)
-    except WindtunnelError as exc:
-        raise fail(str(exc)) from None
-    if read.torn is not None:
-        note(read.torn)
-    if read.superseded:
-        note(
-            f"{path}: {read.superseded} line{'s' if read.superseded != 1 else ''} superseded by a later line "
-            "for the same run and seq (a resumed run records again what its dead life had not committed)"
-        )
-    scope = read.trace.events
+    if path.is_dir():
+        scope = _results(path, scenario=scenario, config=config, seed=seed)
+    elif scenario is not None or config is not None or seed is not None:
+        raise fail("--scenario, --config and --seed filter a results directory, not a trace file")
+    else:
+        scope = _trace_file(path)
     if run_id is not None:
         runs = list(dict.fromkeys(event.run_id for event in scope))
         if run_id not in runs:
@@ -132,6 +135,32 @@ def trace_command(
         typer.echo(frame.to_string(index=False))
     else:
         typer.echo("(no events)")
+
+
+def _trace_file(path: Path) -> list[Event]:
+    try:
+        read = read_trace(path)
+    except WindtunnelError as exc:
+        raise fail(str(exc)) from None
+    if read.torn is not None:
+        note(read.torn)
+    if read.superseded:
+        note(
+            f"{path}: {read.superseded} line{'s' if read.superseded != 1 else ''} superseded by a later line "
+            "for the same run and seq (a resumed run records again what its dead life had not committed)"
+        )
+    return read.trace.events
+
+
+def _results(path: Path, *, scenario: str | None, config: str | None, seed: int | None) -> list[Event]:
+    from windtunnel.evals import run_events
+
+    if not (path / "events.parquet").is_dir():
+        raise fail(f"{path} is a directory but not a results directory (no events.parquet in it)")
+    try:
+        return run_events(path, scenario=scenario, config=config, seed_index=seed)
+    except (WindtunnelError, OSError) as exc:
+        raise fail(str(exc)) from None
 
 
 def _kinds(kinds: list[str]) -> list[str]:

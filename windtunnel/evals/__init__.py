@@ -24,7 +24,8 @@ from .invariants import (
     trace_complete,
     writes_verified_or_escalated,
 )
-from .results import Results, read_events, read_runs
+from .manifest import MANIFEST_SCHEMA, Manifest, Session
+from .results import Results, read_events, read_runs, run_events
 from .rows import CHECKS, COLUMNS, EVENTS_SCHEMA, RUNS_SCHEMA
 
 if _TYPE_CHECKING:
@@ -89,6 +90,7 @@ __all__ = [
     "COLUMNS",
     "EVENTS_SCHEMA",
     "IMPACT_METRICS",
+    "MANIFEST_SCHEMA",
     "RUNS_SCHEMA",
     "Cell",
     "Comparison",
@@ -98,8 +100,10 @@ __all__ = [
     "Experiment",
     "ExperimentSummary",
     "ExtraFaults",
+    "Manifest",
     "Progress",
     "Results",
+    "Session",
     "Violation",
     "budgets_respected",
     "cell_seed",
@@ -126,6 +130,7 @@ __all__ = [
     "read_events",
     "read_runs",
     "run_cell",
+    "run_events",
     "run_experiment",
     "runs_terminate",
     "seeds_needed",

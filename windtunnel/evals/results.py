@@ -32,19 +32,28 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa  # type: ignore[import-untyped]  # no stubs shipped
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
+from pydantic import ValidationError
 
 import windtunnel
-from windtunnel.orchestrator import DEFAULT_PRICES, DEFAULT_PRICES_AS_OF, InvalidArgument, UnknownPriceError
+from windtunnel.orchestrator import (
+    DEFAULT_PRICES,
+    DEFAULT_PRICES_AS_OF,
+    Event,
+    InvalidArgument,
+    UnknownPriceError,
+    event_adapter,
+)
 from windtunnel.scenarios import Suite
 from windtunnel.simulators import DEFAULT_APPROVERS
 
 from .experiment import Experiment
+from .manifest import Manifest
 from .rows import EVENTS_SCHEMA, RUNS_SCHEMA
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Results", "read_events", "read_runs"]
+__all__ = ["Results", "read_events", "read_runs", "run_events"]
 
 RUNS = "runs.parquet"
 EVENTS = "events.parquet"
@@ -97,7 +106,7 @@ class Results:
         spec = experiment.model_dump(mode="json")
         path = self.path / MANIFEST
         if path.exists():
-            manifest: dict[str, Any] = json.loads(path.read_text())
+            manifest: dict[str, Any] = _read_manifest(path)
             if manifest["experiment"] != spec:
                 raise InvalidArgument(
                     f"{self.path} holds results of another experiment ({manifest['experiment']['name']!r}"
@@ -200,6 +209,15 @@ class Results:
         self.close()
 
 
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        return Manifest.model_validate_json(path.read_text()).model_dump(mode="json")
+    except (OSError, ValidationError) as exc:
+        raise InvalidArgument(
+            f"{path}: not a readable windtunnel manifest: {str(exc).splitlines()[0]}"
+        ) from None
+
+
 def _prices(experiment: Experiment) -> dict[str, Any]:
     """The prices the runs were charged at: each simulated tier's model (per million
     tokens, from the price table as of its date) and each human approver's rate."""
@@ -230,3 +248,46 @@ def read_events(path: str | Path) -> pd.DataFrame:
     import pandas as pd
 
     return pd.read_parquet(Path(path) / EVENTS)
+
+
+def run_events(
+    path: str | Path,
+    *,
+    scenario: str | None = None,
+    config: str | None = None,
+    seed_index: int | None = None,
+    cell: str | None = None,
+) -> list[Event]:
+    """The events of the runs of a results directory that match every filter given,
+    validated, in cell order; each event's ``run_id`` is its cell id, so that runs of
+    different cells (which may share a run id) stay apart.
+
+    Raises:
+        InvalidArgument: no run matches, naming what the directory holds.
+    """
+    import pandas as pd
+
+    runs = pd.read_parquet(Path(path) / RUNS, columns=["cell", "scenario", "config", "seed_index"])
+    chosen = runs
+    for column, value in (
+        ("scenario", scenario),
+        ("config", config),
+        ("seed_index", seed_index),
+        ("cell", cell),
+    ):
+        if value is not None:
+            chosen = chosen[chosen[column] == value]
+    if chosen.empty:
+        raise InvalidArgument(
+            f"{path}: no run matches; it holds scenarios {sorted(runs['scenario'].unique())}, "
+            f"configs {sorted(runs['config'].unique())}, seed indexes 0..{int(runs['seed_index'].max())}"
+        )
+    cells = sorted(chosen["cell"])
+    columns = ["cell", "seq", "wall_time", "event"]
+    table = pq.read_table(Path(path) / EVENTS, columns=columns, filters=[("cell", "in", cells)])
+    frame = table.to_pandas().sort_values(["cell", "seq"])
+    # The event JSON is stored without its wall time (so that it is deterministic): put it back.
+    return [
+        event_adapter.validate_python({**json.loads(text), "wall_time": wall, "run_id": cell_id})
+        for cell_id, wall, text in zip(frame["cell"], frame["wall_time"], frame["event"], strict=True)
+    ]

@@ -1,6 +1,7 @@
 """Reports over traces and results: readable summaries; the metrics table, gates,
 Markdown and JUnit of a results directory; a project's ``[tool.windtunnel]`` defaults."""
 
+from .diff import ConfigDiff, ResultsDiff, diff_results
 from .gates import Gate, GateResult, evaluate, parse_gate
 from .junit import junit_xml
 from .markdown import append_step_summary, metrics_csv, summary_markdown
@@ -12,13 +13,16 @@ from .table import HEADLINE, METRICS, Metric, metric_info, metrics_table
 __all__ = [
     "HEADLINE",
     "METRICS",
+    "ConfigDiff",
     "ErrorPricesTable",
     "Gate",
     "GateResult",
     "Metric",
     "ProjectConfig",
     "Replay",
+    "ResultsDiff",
     "append_step_summary",
+    "diff_results",
     "evaluate",
     "junit_xml",
     "load_project",

@@ -101,7 +101,7 @@ class ProjectConfig(BaseModel):
     )
     seeds: int = Field(3, ge=1, description="Seeds per scenario and config.")
     workers: int | None = Field(None, ge=1, description="Parallel workers; omitted: one per CPU.")
-    executor: Executor = Field("local", description="Where cells run: 'local' or 'process'.")
+    executor: Executor = Field("local", description="Where cells run: 'local', 'process' or 'ray'.")
     out: Path = Field(Path("windtunnel-results"), description="The results directory.")
     seed: int = Field(0, description="The experiment seed every cell's simulation seed derives from.")
     recheck: float = Field(0.05, ge=0, le=1, description="Share of cells run twice to check determinism.")

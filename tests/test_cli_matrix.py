@@ -1,0 +1,156 @@
+"""`windtunnel run`, `report` and `compare` end to end: artifacts, gates, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import pytest
+from junitparser import JUnitXml
+from typer.testing import CliRunner
+
+from windtunnel.cli import app
+from windtunnel.evals import MANIFEST_SCHEMA
+
+runner = CliRunner()
+SOC = str(Path("windtunnel/scenarios/soc/scenarios").resolve())
+SMALL = ["--id", "soc-c2-beacon", "--id", "soc-benign-scanner", "--seeds", "2"]
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["run", *args])
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("cli") / "results"
+    code, output = run(SOC, *SMALL, "--config", "small", "--config", "large", "--out", str(out))
+    assert code == 0, output
+    return out, output
+
+
+def test_run_writes_every_artifact_readable(results: tuple[Path, str]) -> None:
+    out, output = results
+    for name in ("metrics.csv", "summary.md", "report.html", "junit.xml", "manifest.json"):
+        assert (out / name).is_file(), name
+    runs = pd.read_parquet(out / "runs.parquet")
+    assert len(runs) == 2 * 2 * 2
+    assert len(pd.read_parquet(out / "events.parquet")) > len(runs)
+    jsonschema.validate(json.loads((out / "manifest.json").read_text()), MANIFEST_SCHEMA)
+    junit = JUnitXml.fromfile(str(out / "junit.xml"))
+    assert sum(suite.tests for suite in junit) == 2 * 2  # one case per scenario x config
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert sorted(metrics["config"]) == ["large", "small"]
+    assert "by config (95% intervals)" in output
+    assert "8 runs in" in output
+
+
+def test_report_renders_again_from_saved_results_only(results: tuple[Path, str]) -> None:
+    out, _ = results
+    before = pd.read_parquet(out / "runs.parquet")
+    (out / "report.html").unlink()
+    (out / "summary.md").unlink()
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "report.html").is_file()
+    assert (out / "summary.md").is_file()
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "runs.parquet"), before)  # nothing re-ran
+
+
+def test_a_failing_gate_exits_1_and_names_the_gate(results: tuple[Path, str]) -> None:
+    out, _ = results
+    result = runner.invoke(app, ["report", str(out), "--gate", "cost_per_run <= 0.0000001"])
+    assert result.exit_code == 1, result.output
+    assert "FAIL cost_per_run <= 1e-07 failed for config 'large'" in result.output.replace(
+        "0.0000001", "1e-07"
+    )
+
+
+def test_bad_input_exits_2_with_a_message(tmp_path: Path) -> None:
+    code, output = run(SOC, *SMALL, "--config", "huge", "--out", str(tmp_path / "x"))
+    assert code == 2
+    assert "--config 'huge'" in output
+    code, output = run(str(tmp_path / "nowhere.yaml"), "--out", str(tmp_path / "y"))
+    assert code == 2
+    assert "windtunnel:" in output
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not a results directory" in result.output
+
+
+def test_compare_with_itself_is_no_difference_and_a_worse_config_regresses(
+    results: tuple[Path, str], tmp_path: Path
+) -> None:
+    out, _ = results
+    same = runner.invoke(app, ["compare", str(out), str(out), "--markdown", str(tmp_path / "c.md")])
+    assert same.exit_code == 0, same.output
+    assert "not significant" in same.output
+    assert "no significant change" in (tmp_path / "c.md").read_text()
+    # The candidate names the small tier "large": a deliberately worse "large".
+    worse = tmp_path / "worse"
+    code, output = run(
+        SOC, "--seeds", "4", "--config", "large", "--out", str(tmp_path / "base"),
+        "--id", "soc-c2-*", "--id", "soc-benign-*",
+    )  # fmt: skip
+    assert code == 0, output
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[tool.windtunnel]\nconfigs = [{name = "large", play = "small"}]\n')
+    import os
+
+    cwd = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        code, output = run(
+            SOC, "--seeds", "4", "--out", str(worse), "--id", "soc-c2-*", "--id", "soc-benign-*"
+        )
+    finally:
+        os.chdir(cwd)
+    assert code == 0, output
+    result = runner.invoke(app, ["compare", str(tmp_path / "base"), str(worse)])
+    assert result.exit_code == 1, result.output
+    assert "significant at alpha" in result.output
+    assert "pass -> fail:" in result.output
+
+
+def test_defaults_come_from_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.windtunnel]\n"
+        f'suites = ["{SOC}"]\n'
+        'configs = ["mid"]\n'
+        "seeds = 1\n"
+        'out = "wt"\n'
+        'gates = ["invariant_violations == 0"]\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    code, output = run("--id", "soc-c2-beacon")
+    assert code == 0, output
+    runs = pd.read_parquet(tmp_path / "wt" / "runs.parquet")
+    assert list(runs["config"]) == ["mid"]
+    assert "PASS invariant_violations == 0" in output
+
+
+def test_trace_reads_a_results_directory_by_scenario_config_and_seed(results: tuple[Path, str]) -> None:
+    out, _ = results
+    result = runner.invoke(
+        app, ["trace", str(out), "--scenario", "soc-c2-beacon", "--config", "large", "--seed", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "soc-c2-beacon/1/large" in result.output  # runs are named by their cell
+    assert "soc-benign-scanner" not in result.output
+    jsonl = runner.invoke(
+        app, ["trace", str(out), "--config", "small", "--kind", "run_finished", "--format", "jsonl"]
+    )
+    assert jsonl.exit_code == 0, jsonl.output
+    finished = [json.loads(line) for line in jsonl.output.splitlines()]
+    assert sorted(event["run_id"] for event in finished) == [
+        "soc-benign-scanner/0/small",
+        "soc-benign-scanner/1/small",
+        "soc-c2-beacon/0/small",
+        "soc-c2-beacon/1/small",
+    ]
+    missing = runner.invoke(app, ["trace", str(out), "--scenario", "soc-nope"])
+    assert missing.exit_code == 2
+    assert "no run matches" in missing.output

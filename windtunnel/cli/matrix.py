@@ -1,0 +1,323 @@
+"""``windtunnel run``, ``compare`` and ``report``: experiments, their artifacts and gates.
+
+Exit codes, never confused: 0 everything measured and every gate passed; 1 a gate
+failed or a run regressed against the baseline; 2 the harness could not measure
+(bad input, or a harness error in any run).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from windtunnel.orchestrator import WindtunnelError
+
+from ._app import app, fail, note
+
+__all__ = ["compare_command", "report_command", "run_command"]
+
+ARTIFACTS = (
+    "runs.parquet",
+    "events.parquet",
+    "manifest.json",
+    "metrics.csv",
+    "summary.md",
+    "report.html",
+    "junit.xml",
+)
+
+_SHOWN = (
+    ("accuracy", "accuracy"),
+    ("escalation_precision", "esc. precision"),
+    ("escalation_recall", "esc. recall"),
+    ("verification_coverage", "verified"),
+    ("silent_failure_catch_rate", "silent caught"),
+    ("cost_per_run", "$/run"),
+    ("cost_per_correct", "$/correct"),
+)
+
+
+@app.command("run")
+def run_command(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Suites, scenario files or folders; default: the project's.")
+    ] = None,
+    config: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A config of the project, a tier or a ladder (repeatable); default: the project's."
+        ),
+    ] = None,
+    seeds: Annotated[int | None, typer.Option(min=1, help="Seeds per scenario and config.")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Parallel workers (process or ray).")] = None,
+    executor: Annotated[str | None, typer.Option(help="local, process or ray.")] = None,
+    out: Annotated[Path | None, typer.Option(help="The results directory.")] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="The experiment seed.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Only scenarios with this tag (repeatable).")] = None,
+    scenario_id: Annotated[
+        list[str] | None, typer.Option("--id", help="Only scenarios whose id matches (fnmatch; repeatable).")
+    ] = None,
+    gate: Annotated[
+        list[str] | None, typer.Option(help="A gate, e.g. 'escalation_recall.lower >= 0.95' (repeatable).")
+    ] = None,
+    baseline: Annotated[
+        Path | None, typer.Option(help="A results directory to check regressions against.")
+    ] = None,
+    fresh: Annotated[bool, typer.Option(help="Delete the results directory's old results first.")] = False,
+) -> None:
+    """Run scenarios x seeds x configs, print the summary by config, and write every
+    artifact into the results directory; then check the gates."""
+    from windtunnel.evals import Experiment, run_experiment
+    from windtunnel.reports import parse_gate
+
+    project = _project()
+    chosen = [_config(name, project.configs) for name in config] if config else list(project.configs)
+    suites = [str(path) for path in (paths or project.suites)]
+    if not suites:
+        raise fail(
+            "no scenarios: give suites or files, or set suites under [tool.windtunnel] in pyproject.toml"
+        )
+    target = out or project.out
+    try:
+        experiment = Experiment(
+            name=target.name or "windtunnel",
+            scenarios=suites,
+            tags=tag or [],
+            ids=scenario_id or [],
+            seeds=seeds or project.seeds,
+            configs=chosen,
+            seed=project.seed if seed is None else seed,
+            recheck=project.recheck,
+        )
+        gates = [*project.gates, *(parse_gate(text) for text in gate or [])]
+    except (WindtunnelError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    if fresh:
+        _clear(target)
+    with _ProgressBar() as show:
+        try:
+            summary = run_experiment(
+                experiment,
+                target,
+                executor=executor or project.executor,  # type: ignore[arg-type]  # checked by run_experiment
+                workers=workers or project.workers,
+                progress=show,
+            )
+        except WindtunnelError as exc:
+            raise fail(_one_line(exc)) from None
+    typer.echo(
+        f"{summary.ran} runs in {summary.wall_s:.1f} s ({summary.skipped} already in {target})"
+        + (f"; {summary.harness_errors} harness errors" if summary.harness_errors else "")
+    )
+    code = _render(target, gates, baseline or project.baseline, project.error_prices.prices())
+    raise typer.Exit(code)
+
+
+@app.command("report")
+def report_command(
+    path: Annotated[Path, typer.Argument(help="A results directory.")],
+    gate: Annotated[list[str] | None, typer.Option(help="A gate (repeatable); with the project's.")] = None,
+    baseline: Annotated[
+        Path | None, typer.Option(help="A results directory to check regressions against.")
+    ] = None,
+) -> None:
+    """Render every artifact of a results directory again from its saved results only,
+    never re-running; check the gates."""
+    from windtunnel.reports import parse_gate
+
+    project = _project()
+    try:
+        gates = [*project.gates, *(parse_gate(text) for text in gate or [])]
+    except (WindtunnelError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    raise typer.Exit(_render(path, gates, baseline or project.baseline, project.error_prices.prices()))
+
+
+@app.command("compare")
+def compare_command(
+    baseline: Annotated[Path, typer.Argument(help="The baseline results directory.")],
+    candidate: Annotated[Path, typer.Argument(help="The candidate results directory.")],
+    markdown: Annotated[
+        Path | None, typer.Option(help="Also write the comparison as Markdown (a pull request comment).")
+    ] = None,
+) -> None:
+    """Per-config differences with intervals and significance, cell by cell, and the
+    scenarios that regressed. Exit 1 when a config regressed significantly."""
+    from windtunnel.reports import diff_results
+
+    found = diff_results(_runs(baseline), _runs(candidate))
+    if not found.configs:
+        raise fail(f"{baseline} and {candidate} share no config; nothing to compare")
+    typer.echo(found.text())
+    if markdown is not None:
+        _write(markdown, found.markdown())
+        typer.echo(f"Markdown written to {markdown}")
+    raise typer.Exit(1 if found.regressed else 0)
+
+
+def _project() -> Any:
+    from windtunnel.reports import load_project
+
+    try:
+        return load_project(Path.cwd())
+    except (WindtunnelError, ValueError) as exc:
+        raise fail(str(exc)) from None
+
+
+def _config(name: str, known: list[Any]) -> Any:
+    """A config of the project by name, else the tier or ladder ``name`` stands for."""
+    from windtunnel.evals import Config
+
+    for config in known:
+        if config.name == name:
+            return config
+    try:
+        return Config(name=name, play=name)
+    except (WindtunnelError, ValueError) as exc:
+        names = ", ".join(config.name for config in known)
+        raise fail(f"--config {name!r} is no config of the project ({names}) and {_one_line(exc)}") from None
+
+
+def _runs(path: Path) -> Any:
+    from windtunnel.evals import read_runs
+
+    if not (path / "runs.parquet").is_dir():
+        raise fail(f"{path} is not a results directory (no runs.parquet in it)")
+    try:
+        return read_runs(path)
+    except (OSError, ValueError) as exc:
+        raise fail(f"{path}: cannot read its runs: {exc}") from None
+
+
+def _render(path: Path, gates: list[Any], baseline: Path | None, prices: Any) -> int:
+    """Write metrics.csv, summary.md, junit.xml and report.html into ``path``, print the
+    summary table and the gates; the exit code."""
+    from windtunnel.reports import (
+        append_step_summary,
+        evaluate,
+        junit_xml,
+        metrics_csv,
+        metrics_table,
+        replayer,
+        summary_markdown,
+    )
+    from windtunnel.reports.html import write_report
+
+    runs = _runs(path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    try:
+        results = evaluate(gates, runs, None if baseline is None else _runs(baseline), prices=prices)
+    except (WindtunnelError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    table = metrics_table(runs, prices=prices)
+    _print_table(table)
+    summary = summary_markdown(runs, results, manifest)
+    _write(path / "metrics.csv", metrics_csv(runs))
+    _write(path / "summary.md", summary)
+    _write(
+        path / "junit.xml", junit_xml(runs, replay=replayer(manifest), name=manifest["experiment"]["name"])
+    )
+    write_report(path)
+    append_step_summary(summary)
+    for result in results:
+        typer.echo(("PASS " if result.passed else "FAIL ") + result.message)
+    errors = runs[runs["harness_error"].fillna("").astype(str) != ""]
+    typer.echo(f"artifacts: {', '.join(str(path / name) for name in ARTIFACTS)}")
+    if len(errors):
+        first = errors.iloc[0]
+        note(
+            f"{len(errors)} runs hit a harness error (not the agent's failures); first, {first['cell']}: "
+            f"{first['harness_error']}"
+        )
+        return 2
+    return 0 if all(result.passed for result in results) else 1
+
+
+def _print_table(table: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    ks = [c.removeprefix("pass^") for c in table.columns if c.startswith("pass^")]
+    k = max((int(k) for k in ks if k.isdigit()), default=0)  # the largest k every config ran
+    shown = [*_SHOWN, *([(f"pass^{k}", f"pass^{k}")] if k else [])]
+    view = Table(title="by config (95% intervals)", show_lines=False)
+    view.add_column("config")
+    view.add_column("runs", justify="right")
+    for _, title in shown:
+        view.add_column(title, justify="right")
+    for _, row in table.iterrows():
+        cells = [_cell(row, metric) for metric, _ in shown]
+        view.add_row(str(row["config"]), str(int(row["runs"])), *cells)
+    Console(width=200).print(view)
+
+
+def _cell(row: Any, metric: str) -> str:
+    value = float(row.get(metric, math.nan))
+    if math.isnan(value):
+        return "n/a"
+    low, high = float(row.get(f"{metric}_low", math.nan)), float(row.get(f"{metric}_high", math.nan))
+    money = metric.startswith("cost")
+    text = f"${value:.4f}" if money else f"{value:.2f}"
+    if math.isnan(low):
+        return text
+    return f"{text} ({low:.4f}–{high:.4f})" if money else f"{text} ({low:.2f}–{high:.2f})"
+
+
+class _ProgressBar:
+    """A progress bar on stderr: runs done, runs/s, ETA, failures and cost so far."""
+
+    def __enter__(self) -> Any:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(
+            TextColumn("running"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:.0f} runs/s"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[failed]} failed, ${task.fields[cost]:.2f}"),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task("runs", total=None, rate=0.0, failed=0, cost=0.0)
+        return self._update
+
+    def _update(self, progress: Any) -> None:
+        self._bar.update(
+            self._task,
+            completed=progress.done,
+            total=progress.total,
+            rate=progress.rate,
+            failed=progress.failed,
+            cost=progress.cost,
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+
+def _clear(path: Path) -> None:
+    import shutil
+
+    for name in ("runs.parquet", "events.parquet"):
+        shutil.rmtree(path / name, ignore_errors=True)
+    for name in ARTIFACTS[2:]:
+        (path / name).unlink(missing_ok=True)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"{path}: cannot write it: {exc.strerror or exc}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
