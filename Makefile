@@ -22,8 +22,13 @@ $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $@ $(VENV)/.run-installed $(VENV)/.dev-installed
 
+# The main job on a fresh clone: both built-in suites over the three tiers and a ladder,
+# the table by config printed, every artifact (report.html included) written to results/.
 run: $(VENV)/.run-installed
-	$(BIN)/windtunnel demo
+	$(BIN)/windtunnel run windtunnel/scenarios/soc/scenarios/soc-core.yaml \
+		windtunnel/scenarios/oncall/scenarios/oncall-core.yaml \
+		--config small --config mid --config large --config ladder:small@0.85,mid@0.6,large \
+		--seeds 3 --executor process --out results --fresh
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check windtunnel tests benchmarks
