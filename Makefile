@@ -39,6 +39,7 @@ typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy
 
 test: lint typecheck
+	command -v chromium || (apt-get update && apt-get install -y chromium)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # The long runs (the 8-state crash sweep, 400 false-positive experiments): minutes, not seconds.
@@ -53,6 +54,7 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python benchmarks/bench_store_contention.py
 	$(BIN)/python benchmarks/bench_scenarios.py
 	$(BIN)/python benchmarks/bench_matrix.py
+	$(BIN)/python benchmarks/bench_report.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

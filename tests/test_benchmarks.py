@@ -26,6 +26,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
             ["--seeds", "1", "--matrix-runs", "132", "--rss-runs", "200", "--ray-runs", "0"],
             {"runs_per_s_per_core", "matrix_10k_wall_s", "rss_growth_mb", "ray_over_pool"},
         ),
+        ("bench_report.py", ["--seeds", "1", "--runs", "1000"], {"render_s", "html_mb", "runs"}),
     ],
 )
 def test_benchmark_prints_its_summary(script: str, args: list[str], keys: set[str]) -> None:

@@ -3,6 +3,7 @@ Markdown and JUnit of a results directory; a project's ``[tool.windtunnel]`` def
 
 from .diff import ConfigDiff, ResultsDiff, diff_results
 from .gates import Gate, GateResult, evaluate, parse_gate
+from .html import write_report
 from .junit import junit_xml
 from .markdown import append_step_summary, metrics_csv, summary_markdown
 from .project import ErrorPricesTable, ProjectConfig, load_project
@@ -35,4 +36,5 @@ __all__ = [
     "scenario_files",
     "summarize_trace",
     "summary_markdown",
+    "write_report",
 ]
