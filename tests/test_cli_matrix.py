@@ -154,3 +154,31 @@ def test_trace_reads_a_results_directory_by_scenario_config_and_seed(results: tu
     missing = runner.invoke(app, ["trace", str(out), "--scenario", "soc-nope"])
     assert missing.exit_code == 2
     assert "no run matches" in missing.output
+
+
+def test_trace_exports_whole_runs_as_opentelemetry_spans(results: tuple[Path, str], tmp_path: Path) -> None:
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    out, _ = results
+    target = tmp_path / "spans.json"
+    result = runner.invoke(
+        app,
+        [
+            "trace",
+            str(out),
+            "--scenario",
+            "soc-c2-beacon",
+            "--kind",
+            "model_called",
+            "--otlp-json",
+            str(target),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "4 runs written to" in result.output
+    request = json_format.Parse(target.read_text(), ExportTraceServiceRequest())
+    spans = [span for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans]
+    assert len({span.trace_id for span in spans}) == 4  # one trace per run (cell)
+    assert any(span.name.startswith("invoke_agent") for span in spans)  # whole runs, not only the chat spans
+    assert any(span.name.startswith("chat ") for span in spans)

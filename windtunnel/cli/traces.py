@@ -96,6 +96,14 @@ def trace_command(
         list[str] | None, typer.Option(help="FIELD=VALUE, VALUE read as JSON when it parses (repeatable).")
     ] = None,
     output: Annotated[str, typer.Option("--format", help="summary, jsonl or table.")] = "summary",
+    otlp_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--otlp-json",
+            metavar="OUT",
+            help="Also write the selected runs, whole, as OpenTelemetry spans (OTLP/JSON, GenAI semconv).",
+        ),
+    ] = None,
 ) -> None:
     """Search a trace file or a results directory: filter by run, kind, state and
     field values (and in results by scenario, config and seed index).
@@ -124,6 +132,10 @@ def trace_command(
         if state not in states:
             raise fail(f"no event in --state {state!r}{suggest(state, states)}; states: {', '.join(states)}")
     events = query_events(scope, kind=kinds or None, state=state, **fields)
+    if otlp_out is not None:
+        # Whole runs: the filters choose runs, a span tree of only some events would mislead.
+        chosen = {event.run_id for event in events}
+        _write_otlp([event for event in scope if event.run_id in chosen], otlp_out)
     if output == "summary":
         typer.echo(summarize_trace(events, trace=scope))
     elif output == "jsonl":
@@ -135,6 +147,19 @@ def trace_command(
         typer.echo(frame.to_string(index=False))
     else:
         typer.echo("(no events)")
+
+
+def _write_otlp(events: list[Event], out: Path) -> None:
+    from windtunnel.reports import write_otlp_json
+
+    try:
+        write_otlp_json(events, out)
+    except OSError as exc:
+        raise fail(f"--otlp-json {str(out)!r}: cannot write to it: {exc.strerror or exc}") from None
+    except WindtunnelError as exc:
+        raise fail(str(exc)) from None
+    runs = len({event.run_id for event in events})
+    note(f"{runs} run{'s' if runs != 1 else ''} written to {out} as OpenTelemetry spans (OTLP/JSON)")
 
 
 def _trace_file(path: Path) -> list[Event]:

@@ -6,6 +6,7 @@ from .gates import Gate, GateResult, evaluate, parse_gate
 from .html import write_report
 from .junit import junit_xml
 from .markdown import append_step_summary, metrics_csv, summary_markdown
+from .otel import SIM_EPOCH, otlp_json, to_spans, write_otlp_json
 from .project import ErrorPricesTable, ProjectConfig, load_project
 from .replay import Replay, replay_command, replayer, scenario_files
 from .summary import summarize_trace
@@ -14,6 +15,7 @@ from .table import HEADLINE, METRICS, Metric, metric_info, metrics_table
 __all__ = [
     "HEADLINE",
     "METRICS",
+    "SIM_EPOCH",
     "ConfigDiff",
     "ErrorPricesTable",
     "Gate",
@@ -30,11 +32,14 @@ __all__ = [
     "metric_info",
     "metrics_csv",
     "metrics_table",
+    "otlp_json",
     "parse_gate",
     "replay_command",
     "replayer",
     "scenario_files",
     "summarize_trace",
     "summary_markdown",
+    "to_spans",
+    "write_otlp_json",
     "write_report",
 ]
