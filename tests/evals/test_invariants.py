@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import random
 import tempfile
@@ -14,7 +15,15 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from tests.orchestrator.crash_kit import SILENT, SILENT_LANDS_ON, killed_twice
+from tests.orchestrator.crash_kit import (
+    SILENT,
+    SILENT_LANDS_ON,
+    TTL,
+    CrashingStore,
+    Reaper,
+    _Clock,
+    killed_twice,
+)
 from tests.orchestrator.safety_kit import IP, Firewall, approval_workflow, blocking_workflow, charging
 from windtunnel.evals import Violation, invariants, legal_transitions_only, runs_terminate, trace_complete
 from windtunnel.evals.invariants import check_all, no_conflicting_intents, no_refused_transition_followed
@@ -59,7 +68,7 @@ from windtunnel.scenarios import (
 from windtunnel.scenarios.domain import load_factory
 from windtunnel.scenarios.oracle import oracle
 from windtunnel.scenarios.soc import Host, World, soc_tools
-from windtunnel.simulators import Sim
+from windtunnel.simulators import Sim, SimulatedCrash
 
 WF = demo_workflow(DemoWorld())
 
@@ -358,13 +367,10 @@ class Address(BaseModel):
     ip: str = IP
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="orchestrator gap: a state timeout that cancels the handler while the executor "
-    "verifies a write leaves it applied, unverified and unescalated; the retried step's "
-    "precheck then records a no-op",
-)
-def test_a_write_cut_short_by_its_state_timeout_is_still_settled() -> None:
+def lagging_block(cut_by: str) -> tuple[Workflow, Budget | None]:
+    """A workflow that blocks an address and escalates, whose verification reads a
+    replica 60 s behind: its read-backs (5, 10, 20 s apart) outlast 20 s — the state's
+    timeout, or the run's duration budget with no on_budget state (``cut_by``)."""
     blocked: dict[str, float] = {}
 
     async def block(args: Address) -> str:
@@ -375,7 +381,7 @@ def test_a_write_cut_short_by_its_state_timeout_is_still_settled() -> None:
         return args.ip in blocked  # the primary
 
     async def shows(args: Address) -> bool:
-        at = blocked.get(args.ip)  # the replica verification reads lags 60 s
+        at = blocked.get(args.ip)
         return at is not None and asyncio.get_running_loop().time() - at >= 60
 
     spec = ActionSpec(
@@ -398,16 +404,80 @@ def test_a_write_cut_short_by_its_state_timeout_is_still_settled() -> None:
         initial="act",
         terminal=["done"],
         escalate_to="escalate",
-        timeouts={"act": 20.0},  # the read-backs (5, 10, 20 s apart) outlast it
+        timeouts={"act": 20.0} if cut_by == "timeout" else None,
     )
+    return wf, Budget(max_duration=20.0) if cut_by == "budget" else None
+
+
+@pytest.mark.parametrize("durable", [False, True], ids=["memory", "sqlite"])
+@pytest.mark.parametrize("cut_by", ["timeout", "budget"])
+def test_a_write_cut_short_by_its_state_timeout_is_still_settled(cut_by: str, durable: bool) -> None:
+    # Its retry would make it anew under another key, find it done and call it a no-op:
+    # the step escalates instead, and the ledger says the write needs a human.
+    wf, budget = lagging_block(cut_by)
     sim = Sim(seed=0)
-    result = sim.run(run(wf, env=sim, store=MemoryStore()))
-    assert [e.kind for e in result.trace if e.kind in ("action_applied", "handler_failed")] == [
+    store = SqliteStore(":memory:") if durable else MemoryStore()
+    result = sim.run(run(wf, env=sim, store=store, budget=budget))
+    ends = {
+        "timeout": [
+            "handler_failed",
+            "escalated",
+            "transition",
+            "state_entered",
+            "transition",
+            "run_finished",
+        ],
+        "budget": ["budget_exceeded", "escalated", "transition", "run_finished"],
+    }
+    assert [e.kind for e in result.trace] == [
+        "run_started",
+        "state_entered",
+        "tool_called",
         "action_applied",
-        "handler_failed",
-        "action_applied",  # the retry: a no-op
+        "verification_failed",  # after 3 read-backs, at 20 s
+        *ends[cut_by],
     ]
     assert check_all(result.trace.events) == []
+    [failed] = result.trace.query(kind="verification_failed")
+    [escalated] = result.trace.query(kind="escalated")
+    assert (failed.attempts, failed.action, escalated.trigger, escalated.to) == (  # type: ignore[union-attr]
+        3,
+        "escalate",
+        "verification_failed",
+        "escalate",
+    )
+    assert (result.status, result.final_state) == (
+        ("completed", "done") if cut_by == "timeout" else ("budget_exceeded", "escalate")
+    )
+    assert [(e.status, e.verified) for e in store.ledger] == [("unverified", False)]
+
+
+def test_a_write_cut_short_is_settled_whenever_its_life_dies(fast_dir: Path) -> None:
+    # Killed at each store write, then resumed: the next life settles the write (it
+    # verifies, or is cut short again and escalates); none is left applied unverified.
+    kill_at = 1
+    while True:
+        wf, budget = lagging_block("timeout")
+        path, clock, sim = fast_dir / f"cut-{kill_at}.sqlite", _Clock(), Sim(seed=0)
+        reaper = Reaper(kill_at)
+        store = CrashingStore(path, reaper, clock)
+        with contextlib.suppress(SimulatedCrash):
+            sim.run(run(wf, env=sim, store=store, budget=budget, run_id="r"))
+        store.close()
+        if reaper.points < kill_at:
+            break
+        clock.now += TTL + 1  # the dead owner's lease lapses
+        store = SqliteStore(path, clock=clock)
+        checkpoint = store.load("r")
+        if checkpoint is None:
+            sim.run(run(wf, env=sim, store=store, budget=budget, run_id="r"))
+        elif checkpoint.status == "running":
+            sim.run(resume(wf, "r", env=sim, store=store))
+        assert check_all(store.events("r")) == [], f"killed at point {kill_at}"
+        assert all(e.status in ("unverified", "noop") or e.verified for e in store.ledger), kill_at
+        store.close()
+        kill_at += 1
+    assert kill_at > 3
 
 
 # --- Broken traces: each checker finds exactly what it should -------------------------------------

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from windtunnel.orchestrator import (
     ActionPolicy,
+    ActionSpec,
     Grant,
     MemoryStore,
     Outcome,
@@ -271,3 +272,99 @@ def test_a_cancelled_run_lets_go_of_its_leases() -> None:
     result = sim.run(cancel_then_unblock())
     assert result.trace.query(kind="conflict_detected") == []
     assert w.blocklist == set()
+
+
+class Ip(BaseModel):
+    ip: str = IP
+
+
+def slow_firewall(
+    *, lands: bool, takes: float = 0.0, undo_takes: float = 0.0, lag: float = 0.0
+) -> ToolRegistry:
+    """A ``block_ip`` that takes ``takes`` seconds (and does nothing unless ``lands``),
+    verified on a replica ``lag`` seconds behind, whose undo takes ``undo_takes`` seconds."""
+    blocked: dict[str, float] = {}
+
+    async def block(args: Ip) -> str:
+        await asyncio.sleep(takes)
+        if lands:
+            blocked[args.ip] = asyncio.get_running_loop().time()
+        return "rule added"
+
+    async def is_blocked(args: Ip) -> bool:
+        return args.ip in blocked
+
+    async def shows(args: Ip) -> bool:
+        at = blocked.get(args.ip)
+        return at is not None and asyncio.get_running_loop().time() - at >= lag
+
+    async def unblock(args: Ip) -> None:
+        await asyncio.sleep(undo_takes)
+        blocked.pop(args.ip, None)
+
+    spec = ActionSpec(
+        intent="block",
+        opposite="unblock",
+        resource=lambda a: f"ip:{a.ip}",
+        precheck=is_blocked,
+        verify=shows,
+        compensate=unblock,
+    )
+    return ToolRegistry(
+        [Tool(name="block_ip", description="", input_model=Ip, fn=block, kind="write", action=spec)]
+    )
+
+
+CUT = ("action_unknown", "verification_failed", "action_compensated", "handler_failed", "escalated")
+
+
+@pytest.mark.parametrize(
+    ("tools", "cut", "status"),
+    [
+        pytest.param(slow_firewall(lands=True, takes=25), ["action_unknown"], "unverified", id="applying"),
+        pytest.param(
+            slow_firewall(lands=False, undo_takes=25),
+            ["verification_failed", "action_compensated"],
+            "undo_failed",
+            id="undoing",
+        ),
+    ],
+)
+def test_a_write_its_state_timeout_cuts_short_escalates(
+    tools: ToolRegistry, cut: list[str], status: str
+) -> None:
+    wf = workflow(
+        acting(tools, ("block_ip", {})),
+        timeouts={"act": 20.0},
+        actions=ActionPolicy(verify_attempts=1, reapply=0),
+    )
+    store = MemoryStore()
+    sim = Sim(seed=0)
+    result = sim.run(run(wf, env=sim, store=store))
+    assert kinds(result, *CUT) == [*cut, "handler_failed", "escalated"]
+    assert [(e.status, e.verified) for e in store.ledger] == [(status, False)]
+    assert result.final_state == "done"
+
+
+def test_a_write_cut_short_without_an_escalation_state_stays_on_record_unverified() -> None:
+    # The policy's retry goes on, and its precheck finds the change: a no-op. The
+    # ledger still says the first application needs a human.
+    tools = slow_firewall(lands=True, lag=60)  # read back at 0, 5 and 15 s, then cut at 20 s
+    wf = Workflow(
+        states={"act": acting(tools, ("block_ip", {}))},
+        transitions={"act": ["done"]},
+        initial="act",
+        terminal=["done"],
+        timeouts={"act": 20.0},
+    )
+    store = MemoryStore()
+    sim = Sim(seed=0)
+    result = sim.run(run(wf, env=sim, store=store))
+    assert kinds(result, *CUT, "action_applied") == [
+        "action_applied",
+        "verification_failed",
+        "handler_failed",
+        "action_applied",
+    ]
+    assert [e.noop for e in result.trace.query(kind="action_applied")] == [False, True]  # type: ignore[union-attr]
+    assert [(e.status, e.verified) for e in store.ledger] == [("unverified", False), ("noop", True)]

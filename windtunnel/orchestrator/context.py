@@ -160,7 +160,7 @@ class StepContext:
         ...     return Outcome(next="investigate" if severity == "high" else "close")
     """
 
-    __slots__ = ("_actions", "_rng", "_run", "allowed", "attempt", "feedback", "state")
+    __slots__ = ("_actions", "_rng", "_run", "_writes", "allowed", "attempt", "feedback", "state")
 
     def __init__(
         self, run: _Run, state: str, allowed: frozenset[str], attempt: int, feedback: tuple[str, ...]
@@ -168,6 +168,9 @@ class StepContext:
         self._run = run
         self._rng: random.Random | None = None
         self._actions: dict[tuple[str, str], int] | None = None
+        # The step's write actions not settled yet, by key (the executor's; the step
+        # loop settles what a timeout or an error leaves here: executor.cut_short).
+        self._writes: dict[str, Any] | None = None
         # The state being handled, and the next states the transition table allows.
         self.state = state
         self.allowed = allowed

@@ -4,7 +4,9 @@ Each step enters a state, calls its handler under the state's timeout and the
 run's budget, checks the chosen next state against the transition table, records
 what happened and moves on. Nothing the handler does escapes to the caller: an
 exception, a timeout, a bad outcome or an illegal next state is an event and a
-policy decision; an exhausted budget ends the run in the declared state. Only the
+policy decision; an exhausted budget ends the run in the declared state. A step that
+ends with a write unsettled — cut short while applying, verifying or undoing it —
+escalates, whatever the policy says (see :func:`~.executor.cut_short`). Only the
 harness's own failures escape — a :class:`SimulationError`, or a :class:`StoreError`
 (a damaged or busy store, or a life that lost its run to another owner).
 """
@@ -21,6 +23,7 @@ from .context import StepContext, _Run
 from .durable import save_checkpoint
 from .errors import AgentError, EscalationRequired, RunError, RunPaused, SimulationError, StoreError
 from .events import EscalationTrigger, PolicyAction, RunStatus
+from .executor import cut_short
 from .trace import Trace
 from .workflow import Outcome, Policy, StateSpec, Workflow
 
@@ -105,11 +108,19 @@ async def drive(wf: Workflow, run: _Run, state: str, attempt: int, feedback: lis
                     error, timed_out = exc, timeout.expired()
                 except Exception as exc:
                     error = exc
+            cut = None
+            if ctx._writes and not isinstance(error, SimulationError | StoreError | RunPaused):
+                # A write the step left unsettled goes to a human: a retry would make it
+                # anew under another key and find it done. (A life that died, or paused,
+                # settles it itself when the run resumes: the step keeps its key.)
+                cut = cut_short(ctx)
+                if error is None:
+                    error = cut
 
             if max_cost is not None and run.cost > max_cost:
-                return _exceeded(wf, run, state, "cost", max_cost, run.cost)
+                return _exceeded(wf, run, state, "cost", max_cost, run.cost, cut)
             if timed_out and deadline is not None and loop.time() >= deadline:
-                return _exceeded(wf, run, state, "duration", budget.max_duration, run.elapsed())
+                return _exceeded(wf, run, state, "duration", budget.max_duration, run.elapsed(), cut)
 
             if error is None:
                 # The common case — an Outcome without confidence, or with data a
@@ -157,6 +168,13 @@ async def drive(wf: Workflow, run: _Run, state: str, attempt: int, feedback: lis
                         run.steps -= 1
                         save_checkpoint(run, "paused", state, attempt, feedback)
                         return _finish(run, "paused", state, str(error))
+                if (
+                    cut is not None
+                    and wf.escalate_to is not None
+                    and not isinstance(error, EscalationRequired)
+                ):
+                    _refuse(wf, run, spec, attempt, outcome, None, error, timed_out, route_to=wf.escalate_to)
+                    error = cut
                 if isinstance(error, EscalationRequired) and wf.escalate_to is not None:
                     # A forced trigger: to the escalation state, whatever the confidence.
                     _escalate(run, state, wf.escalate_to, error.trigger, error.detail)
@@ -204,9 +222,15 @@ def _refuse(
     problem: str | None,
     error: BaseException | None,
     timed_out: bool,
+    *,
+    route_to: str | None = None,
 ) -> tuple[PolicyAction, str | None, str, EscalationTrigger]:
     """Record why a step gave no usable, allowed next state — a refused transition, an
     invalid outcome, a failed or timed-out handler — and what the policy does about it.
+
+    Args:
+        route_to: where a failed handler's step goes whatever the policy says (the
+            escalation state, when it left a write unsettled).
 
     Returns the policy's action, where it routes, why (for the feedback), and the
     escalation trigger if it routes to the escalation state.
@@ -232,7 +256,7 @@ def _refuse(
             f"next={outcome.next!r} is not allowed from {state!r}; allowed: {allowed}",
             "refused_transition",
         )
-    action, route = _decide(wf.on_error, attempt)
+    action, route = _decide(wf.on_error, attempt) if route_to is None else ("route", route_to)
     if error is None:
         name, message, why = "InvalidOutcome", problem, problem
         trigger: EscalationTrigger = "tool_failures"
@@ -290,13 +314,26 @@ def _escalate(run: _Run, state: str, to: str, trigger: EscalationTrigger, detail
     )
 
 
-def _exceeded(wf: Workflow, run: _Run, state: str, name: str, limit: Any, used: float) -> RunResult:
+def _exceeded(
+    wf: Workflow,
+    run: _Run,
+    state: str,
+    name: str,
+    limit: Any,
+    used: float,
+    cut: EscalationRequired | None = None,
+) -> RunResult:
+    """End the run over budget, escalated to ``on_budget`` if declared — or, when the
+    step left a write unsettled (``cut``), to the escalation state."""
     run.emit("budget_exceeded", state, {"budget": name, "limit": limit, "used": used})
     reason = f"{name} budget exceeded: used {used:g} of {limit:g}"
     final = state
     if wf.on_budget is not None and wf.on_budget != state:
         _escalate(run, state, wf.on_budget, "budget", reason)
         final = wf.on_budget
+    elif cut is not None and wf.escalate_to is not None and wf.escalate_to != state:
+        _escalate(run, state, wf.escalate_to, cut.trigger, cut.detail)
+        final = wf.escalate_to
     return _finish(run, "budget_exceeded", final, reason)
 
 

@@ -18,6 +18,13 @@ Every step is on record before the next one starts, with the action's events so
 far. A life that finds an action ``pending`` or ``compensating`` does not know
 whether the world changed: it records ``action_unknown`` and lets the precheck
 (or the read-back) decide, visibly, rather than apply or undo anything twice.
+
+A step that ends with an action unsettled — its state's timeout, the run's budget
+or an error cut it short while it applied, verified or undid the write — does not
+move on as if it were done: :func:`cut_short` records the verification (or the
+undo) as failed and the action as needing a human, and the step escalates. Its
+retry would not settle it: a new step makes a new key, whose precheck could only
+find the change and call it a no-op.
 """
 
 from __future__ import annotations
@@ -37,10 +44,11 @@ from .events import VerificationStep
 from .model import ToolResultBlock, ToolUseBlock
 from .store import ActionStore, Lease, LedgerEntry, LedgerStatus
 
-__all__ = ["execute_action"]
+__all__ = ["cut_short", "execute_action"]
 
 _Phase = Literal["apply", "verify", "compensate"]
 _UNDONE: dict[str, bool | None] = {"unverified": None, "compensated": True, "undo_failed": False}
+_UNSETTLED = frozenset({"pending", "applied", "compensating"})  # "applied" while not verified
 
 
 async def execute_action(
@@ -95,6 +103,25 @@ async def execute_action(
     return await action.drive("apply")
 
 
+def cut_short(ctx: StepContext) -> EscalationRequired | None:
+    """Settle the write actions ``ctx``'s step left unsettled when it ended — applied
+    but not verified, or mid-way through applying or undoing — and return the
+    escalation they call for; None when it left none.
+
+    Each one records why: ``verification_failed`` (action ``escalate``) for a write
+    applied and not verified yet, ``action_unknown`` for one whose application had
+    no outcome yet, a failed ``action_compensated`` for one mid-way through its undo;
+    its ledger entry goes ``unverified`` (``undo_failed`` for the undo), as when
+    verification fails for good.
+    """
+    writes = ctx._writes
+    if not writes:
+        return None
+    ctx._writes = None
+    details = [action.cut_short() for action in list(writes.values())]
+    return EscalationRequired("verification_failed", "; ".join(details))
+
+
 class _Action:
     """One write action in progress: its key, where it stands, and its ledger entry."""
 
@@ -109,8 +136,10 @@ class _Action:
         "mark",
         "output",
         "policy",
+        "reads",
         "resource",
         "spec",
+        "status",
         "store",
         "tool",
         "use",
@@ -138,9 +167,12 @@ class _Action:
         self.first_seq = ctx.seq
         self.attempt = 1
         self.output = ""
+        self.status: LedgerStatus | None = None
+        self.reads = 0  # made by the read-back in progress (or the last one)
 
     def record(self, status: LedgerStatus, *, verified: bool = False) -> None:
-        """Put the action on record, with every event it has recorded so far."""
+        """Put the action on record, with every event it has recorded so far, and
+        keep it on the step's unsettled writes until it settles."""
         ctx = self.ctx
         run_id = ctx.run_id
         events = tuple((rec[0], rec[6]) for rec in ctx.trace.records[self.mark :] if rec[1] == run_id)
@@ -161,6 +193,36 @@ class _Action:
                 events=events,
             )
         )
+        self.status = status
+        if status in _UNSETTLED and not verified:
+            self.hold()
+        elif ctx._writes is not None:
+            ctx._writes.pop(self.key, None)
+
+    def hold(self) -> None:
+        """Count the action among the step's unsettled writes."""
+        writes = self.ctx._writes
+        if writes is None:
+            writes = self.ctx._writes = {}
+        writes[self.key] = self
+
+    def cut_short(self) -> str:
+        """Settle the action its step's end cut short (see :func:`cut_short`); says what
+        was cut short."""
+        ctx, common, what = self.ctx, self.common, f"{self.tool} on {self.resource}"
+        if self.status == "applied":
+            ctx._record("verification_failed", **common, attempts=self.reads, action="escalate")
+            self.record("unverified")
+            return (
+                f"{what} was applied, but its step ended after {self.reads} read-back(s), before it verified"
+            )
+        if self.status == "compensating":
+            ctx._record("action_compensated", **common, ok=False)
+            self.record("undo_failed")
+            return f"{what} did not verify, and its step ended while undoing it"
+        self.unknown("its step ended before the outcome was known; a human decides")
+        self.record("unverified")
+        return f"{what} may have been applied: its step ended before the outcome was known"
 
     def result(self, *, is_error: bool = False) -> ToolResultBlock:
         return ToolResultBlock(tool_use_id=self.use.id, content=self.output, is_error=is_error)
@@ -206,11 +268,13 @@ class _Action:
         refused = await self.lease()
         if refused is not None:
             return refused
+        self.status = status
+        self.hold()
         if status == "applied":
             return await self.drive("verify")
         if status == "pending":
             self.unknown("its life ended before its outcome was recorded; reading it back decides")
-            reads = await _verify(spec, self.args, self.policy)
+            reads = await self.read_back()
             if not reads:
                 return await self.drive("apply")
             self.landed(reads, "its answer was lost with a crash")
@@ -257,7 +321,7 @@ class _Action:
                     # A write that timed out or failed may have landed all the same.
                     answer = result.content[:120]
                     self.unknown(f"the tool answered an error ({answer}); reading it back decides")
-                    reads = await _verify(spec, self.args, policy)
+                    reads = await self.read_back()
                     if reads:
                         self.landed(reads, "the tool answered an error, but the change is there")
                         return self.result()
@@ -270,7 +334,7 @@ class _Action:
                 self.record("applied")
                 phase = "verify"
             elif phase == "verify":
-                attempts = await _verify(spec, self.args, policy)
+                attempts = await self.read_back()
                 if attempts:
                     ctx._record("action_verified", **common, attempts=attempts)
                     self.record("applied", verified=True)
@@ -297,6 +361,21 @@ class _Action:
                 ctx._record("action_compensated", **common, ok=ok)
                 self.record("compensated" if ok else "undo_failed")
                 raise self.escalation(undone=ok)
+
+    async def read_back(self) -> int:
+        """Read back until the action shows; the number of reads it took, or 0."""
+        policy, verify, args = self.policy, self.spec.verify, self.args
+        delay = policy.verify_delay
+        self.reads = 0
+        for attempt in range(1, policy.verify_attempts + 1):
+            shows = await verify(args)
+            self.reads = attempt
+            if shows:
+                return attempt
+            if attempt < policy.verify_attempts:
+                await asyncio.sleep(delay)
+                delay *= 2
+        return 0
 
     async def lease(self) -> ToolResultBlock | None:
         """Lease the resource; a lease another run holds with a conflicting intent is a
@@ -336,18 +415,6 @@ class _Action:
             self.output = f"refused: {detail}"
             self.record("failed")  # a re-run step gets the same answer
             return self.result(is_error=True)
-
-
-async def _verify(spec: ActionSpec, args: Any, policy: ActionPolicy) -> int:
-    """Read back until the action shows; the number of reads it took, or 0."""
-    delay = policy.verify_delay
-    for attempt in range(1, policy.verify_attempts + 1):
-        if await spec.verify(args):
-            return attempt
-        if attempt < policy.verify_attempts:
-            await asyncio.sleep(delay)
-            delay *= 2
-    return 0
 
 
 async def _undone(spec: ActionSpec, args: Any, policy: ActionPolicy) -> bool:

@@ -23,12 +23,15 @@ LedgerStatus: TypeAlias = Literal[
 ========================  =================================================================
 ``pending``               about to be applied: the outcome is unknown; the precheck decides
 ``applied``               applied; verified once ``verified`` is True, else verify it
-``unverified``            applied, but verification failed for good: escalate
+``unverified``            applied, but verification failed for good (or its step was
+                          cut short before it verified, or before the outcome of the
+                          application was known): escalate
 ``noop``                  the precheck found it done; nothing was applied
 ``failed``                the tool reported an error; its answer is ``output``
 ``compensating``          about to be undone: the outcome is unknown; reading back decides
 ``compensated``           undone after verification failed: escalate
-``undo_failed``           the undo itself failed: the change may still be there; escalate
+``undo_failed``           the undo itself failed (or its step was cut short while undoing):
+                          the change may still be there; escalate
 ========================  =================================================================
 """
 
