@@ -192,3 +192,16 @@ def test_progress_is_reported_after_every_cell(tmp_path: Path) -> None:
     assert seen[-1].harness_errors == summary.harness_errors == 0
     assert seen[-1].eta == 0.0
     assert seen[-1].rate > 0
+
+
+def test_a_fault_on_a_tier_the_config_does_not_play_is_not_applicable_not_inconclusive(tmp_path: Path) -> None:
+    exp = small(ids=["soc-backup-rate-limited"], configs=["small", "ladder:small@0.85,large"], recheck=0.0)
+    run_experiment(exp, tmp_path)
+    runs = read_runs(tmp_path).set_index("cell")
+    alone = runs.loc["soc-backup-rate-limited/0/small"]
+    assert alone["faults_not_applicable"] == "rate-limit-mid,rate-limit-large"
+    assert alone["faults_declared"] == 1
+    assert (alone["faults_fired"], alone["inconclusive"], alone["faults_not_fired"]) == (1, False, "")
+    ladder = runs.loc["soc-backup-rate-limited/0/ladder:small@0.85,large"]
+    assert ladder["faults_not_applicable"] == "rate-limit-mid"
+    assert ladder["faults_declared"] == 2

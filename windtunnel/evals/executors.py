@@ -97,7 +97,8 @@ def run_cell(experiment: Experiment, loaded: LoadedScenario, cell: Cell) -> Cell
         dumped = run.trace.dumps()
         digest = trace_digest(dumped)
         wall = time.perf_counter() - started
-        row = run_row(experiment.name, cell, loaded, run, digest=digest, wall_time=wall)
+        played = {profile.name for profile in config.tiers()}
+        row = run_row(experiment.name, cell, loaded, run, digest=digest, wall_time=wall, tiers=played)
         events = event_rows(cell, run, dumped)
         if experiment.rechecked(cell):
             row["rechecked"] = True

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from collections import Counter
+from collections.abc import Collection
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]  # no stubs shipped
@@ -62,7 +63,12 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "actions_compensated": (_I, "action_compensated events whose undo succeeded."),
     "silent_failures_injected": (_I, "silent_failure faults that fired (fault_injected events)."),
     "silent_failures_caught": (_I, "Of those, the ones whose tool then saw a verification_failed."),
-    "faults_declared": (_I, "Faults in the scenario's plan."),
+    "faults_declared": (_I, "Faults in the plan that apply to the config (see faults_not_applicable)."),
+    "faults_not_applicable": (
+        _S,
+        "Ids of the plan's faults on a tier the config does not play (tier:mid under 'small'), "
+        "comma-joined: the run says nothing about them, and is not inconclusive for them.",
+    ),
     "faults_fired": (_I, "Declared faults that fired at least once."),
     "faults_fired_by_kind": (_S, "JSON object: fault kind -> times fired (the injector's counts)."),
     "inconclusive": (_B, "A declared fault never fired: the run says nothing about surviving it."),
@@ -132,7 +138,6 @@ def _base(experiment: str, cell: Cell, loaded: LoadedScenario) -> dict[str, Any]
         seed_index=cell.seed_index,
         seed=cell.seed,
         plan_digest=plan_digest(spec),
-        faults_declared=len(spec.faults),
         harness_error="",
         rechecked=False,
     )
@@ -150,9 +155,18 @@ def error_row(
 
 
 def run_row(
-    experiment: str, cell: Cell, loaded: LoadedScenario, run: ScenarioRun, *, digest: str, wall_time: float
+    experiment: str,
+    cell: Cell,
+    loaded: LoadedScenario,
+    run: ScenarioRun,
+    *,
+    digest: str,
+    wall_time: float,
+    tiers: Collection[str] | None = None,
 ) -> dict[str, Any]:
-    """The row of one graded run; ``digest`` is the sha256 of its ``Trace.dumps()``."""
+    """The row of one graded run; ``digest`` is the sha256 of its ``Trace.dumps()``;
+    ``tiers`` the simulated tiers the config plays (None: any), so that a fault on
+    another tier counts as not applicable rather than as never fired."""
     row = _base(experiment, cell, loaded)
     result, verdict = run.result, run.verdict
     events = run.trace.events
@@ -160,7 +174,13 @@ def run_row(
     counts = Counter(event.kind for event in events)
     checks = {check.name: check.passed for check in verdict.checks}
     by_kind: Counter[str] = Counter()
-    plan = {fault.id: fault.kind for fault in loaded.scenario.faults}
+    faults = loaded.scenario.faults
+    idle = [
+        f.id
+        for f in faults
+        if f.target.startswith("tier:") and tiers is not None and f.target[5:] not in tiers
+    ]
+    plan = {fault.id: fault.kind for fault in faults if fault.id not in idle}
     fault_counts = run.injector.counts()
     for fault_id, kind in plan.items():
         by_kind[kind] += fault_counts[fault_id].fired
@@ -175,6 +195,8 @@ def run_row(
         actions_applied=sum(1 for e in events if e.kind == "action_applied" and not e.from_ledger),
         actions_verified=counts["action_verified"],
         actions_compensated=sum(1 for e in events if e.kind == "action_compensated" and e.ok),
+        faults_declared=len(plan),
+        faults_not_applicable=",".join(idle),
         faults_fired=sum(1 for fault_id in plan if fault_counts[fault_id].fired),
         faults_fired_by_kind=json.dumps(dict(sorted(by_kind.items())), sort_keys=True),
         inconclusive=any(not fault_counts[fault_id].fired for fault_id in plan),
