@@ -75,7 +75,7 @@ def demo_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (["demo", "--trace", "absent/x.sqlite"], "cannot write a trace to 'absent/x.sqlite': unable to open"),
         (["demo", "--trace", "folder.jsonl"], "--trace 'folder.jsonl': cannot replace it: Is a directory"),
         (["trace", "missing.jsonl"], "no trace file at 'missing.jsonl'"),
-        (["trace", "folder.jsonl"], "no trace file at 'folder.jsonl'"),
+        (["trace", "folder.jsonl"], "folder.jsonl is a directory but not a results directory"),
         (["trace", "torn-inside.jsonl"], 'torn-inside.jsonl:1: not valid JSON: \'{"kind": "run_st\''),
         (["trace", "latin1.jsonl"], "latin1.jsonl:1: not valid UTF-8"),
         (["trace", "unknown-kind.jsonl"], "unknown-kind.jsonl:1: invalid event: unknown kind='teleported'"),

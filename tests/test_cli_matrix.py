@@ -113,6 +113,10 @@ def test_compare_with_itself_is_no_difference_and_a_worse_config_regresses(
     assert result.exit_code == 1, result.output
     assert "significant at alpha" in result.output
     assert "pass -> fail:" in result.output
+    # With a baseline, run and report check for a regression even when no gate asks for it.
+    checked = runner.invoke(app, ["report", str(worse), "--baseline", str(tmp_path / "base")])
+    assert checked.exit_code == 1, checked.output
+    assert "FAIL no_significant_regression" in checked.output
 
 
 def test_defaults_come_from_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

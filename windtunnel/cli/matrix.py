@@ -202,6 +202,7 @@ def _render(path: Path, gates: list[Any], baseline: Path | None, prices: Any) ->
         junit_xml,
         metrics_csv,
         metrics_table,
+        parse_gate,
         replayer,
         summary_markdown,
     )
@@ -209,6 +210,8 @@ def _render(path: Path, gates: list[Any], baseline: Path | None, prices: Any) ->
 
     runs = _runs(path)
     manifest = json.loads((path / "manifest.json").read_text())
+    if baseline is not None and not any(gate.regression for gate in gates):
+        gates = [*gates, parse_gate("no_significant_regression")]  # a baseline is given to be checked
     try:
         results = evaluate(gates, runs, None if baseline is None else _runs(baseline), prices=prices)
     except (WindtunnelError, ValueError) as exc:
@@ -227,6 +230,7 @@ def _render(path: Path, gates: list[Any], baseline: Path | None, prices: Any) ->
         typer.echo(("PASS " if result.passed else "FAIL ") + result.message)
     errors = runs[runs["harness_error"].fillna("").astype(str) != ""]
     typer.echo(f"artifacts: {', '.join(str(path / name) for name in ARTIFACTS)}")
+    typer.echo(f"report: {path / 'report.html'}")
     if len(errors):
         first = errors.iloc[0]
         note(
