@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from windtunnel.orchestrator import InvalidArgument
+from windtunnel.orchestrator.validation import check_unique
 from windtunnel.scenarios import (
     FileProblem,
     LoadedScenario,
@@ -110,10 +111,7 @@ class ExtraFaults(BaseModel):
     @field_validator("faults")
     @classmethod
     def _unique_ids(cls, faults: list[Fault]) -> list[Fault]:
-        ids = [fault.id for fault in faults]
-        twice = sorted({fault_id for fault_id in ids if ids.count(fault_id) > 1})
-        if twice:
-            raise InvalidArgument(f"fault ids must be unique in a plan; repeated: {twice}")
+        check_unique("fault ids of a plan", [fault.id for fault in faults])
         return faults
 
 
@@ -151,13 +149,8 @@ class Experiment(BaseModel):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Experiment:
-        for what, names in (
-            ("config", [config.name for config in self.configs]),
-            ("fault plan", [plan.name for plan in self.fault_plans]),
-        ):
-            twice = sorted({name for name in names if names.count(name) > 1})
-            if twice:
-                raise InvalidArgument(f"{what} names must be unique in an experiment; repeated: {twice}")
+        check_unique("config names", [config.name for config in self.configs])
+        check_unique("fault plan names", [plan.name for plan in self.fault_plans])
         return self
 
     def load(self) -> Suite:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "check_number",
     "check_probability",
     "check_type",
+    "check_unique",
     "reason",
 ]
 
@@ -165,6 +167,20 @@ def check_names(name: str, values: Iterable[str], known: Collection[str]) -> Non
     hints = [f"{match!r} for {value!r}" for value in unknown if (match := _closest(value, known))]
     hint = f"; did you mean {', '.join(hints)}?" if hints else ""
     raise InvalidArgument(f"{name} names unknown {unknown!r}; choose from {list(known)!r}{hint}")
+
+
+def check_unique(what: str, values: Iterable[str]) -> None:
+    """Check that no value repeats; name every one that does.
+
+    Example:
+        >>> check_unique("config names", ["small", "large", "small"])
+        Traceback (most recent call last):
+        ...
+        windtunnel.orchestrator.errors.InvalidArgument: config names must be unique; repeated: ['small']
+    """
+    twice = sorted(value for value, count in Counter(values).items() if count > 1)
+    if twice:
+        raise InvalidArgument(f"{what} must be unique; repeated: {twice}")
 
 
 def reason(check: Callable[..., None], /, *args: Any, **kwargs: Any) -> str | None:

@@ -38,6 +38,7 @@ from pydantic import (
 
 from windtunnel.evals import Config, ErrorPrices, Executor
 from windtunnel.orchestrator import InvalidArgument
+from windtunnel.orchestrator.validation import check_unique
 
 from .gates import Gate, parse_gate
 
@@ -120,10 +121,7 @@ class ProjectConfig(BaseModel):
     @field_validator("configs")
     @classmethod
     def _unique_names(cls, configs: list[Config]) -> list[Config]:
-        names = [config.name for config in configs]
-        twice = sorted({name for name in names if names.count(name) > 1})
-        if twice:
-            raise InvalidArgument(f"config names must be unique; repeated: {twice}")
+        check_unique("config names", [config.name for config in configs])
         return configs
 
     @property

@@ -31,6 +31,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from windtunnel.orchestrator import Budget, InvalidArgument
+from windtunnel.orchestrator.validation import check_unique
 from windtunnel.simulators import Fault, FaultPlan
 
 __all__ = ["ActionRef", "Placeholder", "Scenario", "Truth", "Vary"]
@@ -144,10 +145,7 @@ class Scenario(BaseModel):
     @field_validator("faults")
     @classmethod
     def _unique_fault_ids(cls, faults: list[Fault]) -> list[Fault]:
-        ids = [fault.id for fault in faults]
-        twice = sorted({fault_id for fault_id in ids if ids.count(fault_id) > 1})
-        if twice:
-            raise InvalidArgument(f"fault ids must be unique; repeated: {twice}")
+        check_unique("fault ids", [fault.id for fault in faults])
         return faults
 
     @property
