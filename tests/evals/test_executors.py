@@ -194,7 +194,9 @@ def test_progress_is_reported_after_every_cell(tmp_path: Path) -> None:
     assert seen[-1].rate > 0
 
 
-def test_a_fault_on_a_tier_the_config_does_not_play_is_not_applicable_not_inconclusive(tmp_path: Path) -> None:
+def test_a_fault_on_a_tier_the_config_does_not_play_is_not_applicable_not_inconclusive(
+    tmp_path: Path,
+) -> None:
     exp = small(ids=["soc-backup-rate-limited"], configs=["small", "ladder:small@0.85,large"], recheck=0.0)
     run_experiment(exp, tmp_path)
     runs = read_runs(tmp_path).set_index("cell")

@@ -7,7 +7,6 @@ failed or a run regressed against the baseline; 2 the harness could not measure
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -68,23 +67,30 @@ def run_command(
         Path | None, typer.Option(help="A results directory to check regressions against.")
     ] = None,
     fresh: Annotated[bool, typer.Option(help="Delete the results directory's old results first.")] = False,
+    name: Annotated[str, typer.Option(help="The experiment's name in rows and reports.")] = "windtunnel",
 ) -> None:
     """Run scenarios x seeds x configs, print the summary by config, and write every
     artifact into the results directory; then check the gates."""
     from windtunnel.evals import Experiment, run_experiment
     from windtunnel.reports import parse_gate
+    from windtunnel.scenarios import ScenarioError
 
     project = _project()
     chosen = [_config(name, project.configs) for name in config] if config else list(project.configs)
-    suites = [str(path) for path in (paths or project.suites)]
+    # Absolute: the manifest then names the files wherever `report` or a resume runs from.
+    suites = [str(path.resolve()) for path in (paths or project.suites)]
     if not suites:
         raise fail(
             "no scenarios: give suites or files, or set suites under [tool.windtunnel] in pyproject.toml"
         )
     target = out or project.out
+    if target.exists() and not target.is_dir():
+        raise fail(f"--out {str(target)!r} is a file, not a results directory")
+    # Workers only make sense in parallel: asking for them asks for the process pool.
+    chosen_executor = executor or ("process" if workers and project.executor == "local" else project.executor)
     try:
         experiment = Experiment(
-            name=target.name or "windtunnel",
+            name=name,
             scenarios=suites,
             tags=tag or [],
             ids=scenario_id or [],
@@ -93,9 +99,21 @@ def run_command(
             seed=project.seed if seed is None else seed,
             recheck=project.recheck,
         )
-        gates = [*project.gates, *(parse_gate(text) for text in gate or [])]
+        gates = _gates_for(
+            [*project.gates, *(parse_gate(text) for text in gate or [])], [c.name for c in experiment.configs]
+        )
+        suite = experiment.load()  # every problem of the files, before anything is deleted or run
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise fail(f"{len(exc.problems)} problem(s) in the scenario files; nothing ran") from None
     except (WindtunnelError, ValueError) as exc:
         raise fail(str(exc)) from None
+    if not len(suite):
+        raise fail("no scenario selected: check the paths, --id and --tag; nothing ran")
+    check = baseline or project.baseline
+    if check is not None:
+        _runs(check)  # a bad baseline is said now, not after the runs
     if fresh:
         _clear(target)
     with _ProgressBar() as show:
@@ -103,18 +121,33 @@ def run_command(
             summary = run_experiment(
                 experiment,
                 target,
-                executor=executor or project.executor,  # type: ignore[arg-type]  # checked by run_experiment
+                executor=chosen_executor,  # type: ignore[arg-type]  # checked by run_experiment
                 workers=workers or project.workers,
                 progress=show,
             )
         except WindtunnelError as exc:
             raise fail(_one_line(exc)) from None
+        except OSError as exc:
+            raise fail(f"--out {str(target)!r}: cannot write results there: {exc.strerror or exc}") from None
     typer.echo(
         f"{summary.ran} runs in {summary.wall_s:.1f} s ({summary.skipped} already in {target})"
         + (f"; {summary.harness_errors} harness errors" if summary.harness_errors else "")
     )
-    code = _render(target, gates, baseline or project.baseline, project.error_prices.prices())
+    code = _render(target, gates, check, project.error_prices.prices())
     raise typer.Exit(code)
+
+
+def _gates_for(gates: list[Any], configs: list[str]) -> list[Any]:
+    """The gates that apply to the configs run; a gate on a config not run is noted, not fatal."""
+    kept = []
+    for gate in gates:
+        if gate.config is not None and gate.config not in configs:
+            note(
+                f"gate {gate.text!r} is for config {gate.config!r}, which this run does not include; skipped"
+            )
+            continue
+        kept.append(gate)
+    return kept
 
 
 @app.command("report")
@@ -149,7 +182,14 @@ def compare_command(
     scenarios that regressed. Exit 1 when a config regressed significantly."""
     from windtunnel.reports import diff_results
 
-    found = diff_results(_runs(baseline), _runs(candidate))
+    base, cand = _runs(baseline), _runs(candidate)
+    for path, runs in ((baseline, base), (candidate, cand)):
+        if runs.empty:
+            raise fail(f"{path} holds no run; nothing to compare")
+    try:
+        found = diff_results(base, cand)
+    except WindtunnelError as exc:
+        raise fail(str(exc)) from None
     if not found.configs:
         raise fail(f"{baseline} and {candidate} share no config; nothing to compare")
     typer.echo(found.text())
@@ -183,54 +223,44 @@ def _config(name: str, known: list[Any]) -> Any:
 
 
 def _runs(path: Path) -> Any:
+    from pyarrow import ArrowException  # type: ignore[import-untyped]
+
     from windtunnel.evals import read_runs
 
     if not (path / "runs.parquet").is_dir():
         raise fail(f"{path} is not a results directory (no runs.parquet in it)")
     try:
         return read_runs(path)
-    except (OSError, ValueError) as exc:
-        raise fail(f"{path}: cannot read its runs: {exc}") from None
+    except (OSError, ValueError, ArrowException) as exc:  # a damaged part, an empty directory
+        raise fail(f"{path}: cannot read its runs: {_one_line(exc)}") from None
 
 
 def _render(path: Path, gates: list[Any], baseline: Path | None, prices: Any) -> int:
     """Write metrics.csv, summary.md, junit.xml and report.html into ``path``, print the
     summary table and the gates; the exit code."""
-    from windtunnel.reports import (
-        append_step_summary,
-        evaluate,
-        junit_xml,
-        metrics_csv,
-        metrics_table,
-        parse_gate,
-        replayer,
-        summary_markdown,
-    )
-    from windtunnel.reports.html import write_report
+    from windtunnel.evals import read_manifest
+    from windtunnel.reports import parse_gate
 
     runs = _runs(path)
-    manifest = json.loads((path / "manifest.json").read_text())
+    try:
+        manifest = read_manifest(path).model_dump(mode="json")
+    except WindtunnelError as exc:
+        raise fail(str(exc)) from None
+    if runs.empty:
+        raise fail(f"{path} holds no run yet; run the experiment into it first")
     if baseline is not None and not any(gate.regression for gate in gates):
         gates = [*gates, parse_gate("no_significant_regression")]  # a baseline is given to be checked
     try:
-        results = evaluate(gates, runs, None if baseline is None else _runs(baseline), prices=prices)
-    except (WindtunnelError, ValueError) as exc:
+        results = _artifacts(path, runs, manifest, gates, baseline, prices)
+    except (WindtunnelError, ValueError, KeyError) as exc:
         raise fail(str(exc)) from None
-    table = metrics_table(runs, prices=prices)
-    _print_table(table)
-    summary = summary_markdown(runs, results, manifest)
-    _write(path / "metrics.csv", metrics_csv(runs))
-    _write(path / "summary.md", summary)
-    _write(
-        path / "junit.xml", junit_xml(runs, replay=replayer(manifest), name=manifest["experiment"]["name"])
-    )
-    write_report(path)
-    append_step_summary(summary)
+    except OSError as exc:  # a full disk, a read-only directory, a step summary that cannot be written
+        raise fail(f"cannot write {exc.filename or path}: {exc.strerror or exc}") from None
     for result in results:
         typer.echo(("PASS " if result.passed else "FAIL ") + result.message)
-    errors = runs[runs["harness_error"].fillna("").astype(str) != ""]
     typer.echo(f"artifacts: {', '.join(str(path / name) for name in ARTIFACTS)}")
     typer.echo(f"report: {path / 'report.html'}")
+    errors = runs[runs["harness_error"].fillna("").astype(str) != ""]
     if len(errors):
         first = errors.iloc[0]
         note(
@@ -238,11 +268,47 @@ def _render(path: Path, gates: list[Any], baseline: Path | None, prices: Any) ->
             f"{first['harness_error']}"
         )
         return 2
+    expected = manifest.get("cells")
+    if expected is not None and len(runs) < expected:
+        # A killed run: gates over part of the cells would say what the rest never showed.
+        note(f"{path} holds {len(runs)} of the experiment's {expected} runs; run it again to finish them")
+        return 2
     return 0 if all(result.passed for result in results) else 1
+
+
+def _artifacts(
+    path: Path, runs: Any, manifest: dict[str, Any], gates: list[Any], baseline: Path | None, prices: Any
+) -> list[Any]:
+    """Evaluate the gates, print the table, write every artifact; the gates' results."""
+    from windtunnel.reports import (
+        append_step_summary,
+        evaluate,
+        junit_xml,
+        metrics_csv,
+        metrics_table,
+        replayer,
+        summary_markdown,
+    )
+    from windtunnel.reports.html import write_report
+
+    results = evaluate(gates, runs, None if baseline is None else _runs(baseline), prices=prices)
+    _print_table(metrics_table(runs, prices=prices))
+    summary = summary_markdown(runs, results, manifest)
+    _write(path / "metrics.csv", metrics_csv(runs))
+    _write(path / "summary.md", summary)
+    junit = junit_xml(runs, replay=replayer(manifest), name=manifest["experiment"]["name"])
+    _write(path / "junit.xml", junit)
+    write_report(path)
+    try:
+        append_step_summary(summary)
+    except OSError as exc:  # the CI's file, not the results: say so and go on to the gates
+        note(f"GITHUB_STEP_SUMMARY: cannot append the summary to it: {exc.strerror or exc}")
+    return list(results)
 
 
 def _print_table(table: Any) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     ks = [c.removeprefix("pass^") for c in table.columns if c.startswith("pass^")]
@@ -255,7 +321,7 @@ def _print_table(table: Any) -> None:
         view.add_column(title, justify="right")
     for _, row in table.iterrows():
         cells = [_cell(row, metric) for metric, _ in shown]
-        view.add_row(str(row["config"]), str(int(row["runs"])), *cells)
+        view.add_row(escape(str(row["config"])), str(int(row["runs"])), *cells)
     Console(width=200).print(view)
 
 

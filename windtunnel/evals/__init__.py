@@ -24,7 +24,7 @@ from .invariants import (
     trace_complete,
     writes_verified_or_escalated,
 )
-from .manifest import MANIFEST_SCHEMA, Manifest, Session
+from .manifest import MANIFEST_SCHEMA, Manifest, Session, read_manifest
 from .results import Results, read_events, read_runs, run_events
 from .rows import CHECKS, COLUMNS, EVENTS_SCHEMA, RUNS_SCHEMA
 
@@ -128,6 +128,7 @@ __all__ = [
     "pass_k",
     "plan_digest",
     "read_events",
+    "read_manifest",
     "read_runs",
     "run_cell",
     "run_events",

@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["MANIFEST_SCHEMA", "Manifest", "Session"]
+from windtunnel.orchestrator import InvalidArgument
+
+__all__ = ["MANIFEST_SCHEMA", "Manifest", "Session", "read_manifest"]
 
 
 class Session(BaseModel):
@@ -35,6 +38,9 @@ class Manifest(BaseModel):
     )
     experiment_seed: int = Field(description="The seed every cell's simulation seed derives from.")
     seeds: int = Field(ge=1, description="Seed indexes per scenario and config.")
+    cells: int | None = Field(
+        None, ge=0, description="Cells in the experiment: runs.parquet holds this many once it is complete."
+    )
     configs: list[dict[str, Any]] = Field(description="The configs, as JSON.")
     files: dict[str, str] = Field(description="Every scenario or suite file read -> its sha256.")
     prices: dict[str, Any] = Field(
@@ -46,3 +52,20 @@ class Manifest(BaseModel):
 
 MANIFEST_SCHEMA: dict[str, Any] = Manifest.model_json_schema()
 """The JSON Schema of ``manifest.json``."""
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """The manifest of the results directory ``path``, validated.
+
+    Raises:
+        InvalidArgument: it is missing, not JSON, or not a windtunnel manifest.
+    """
+    file = Path(path) / "manifest.json"
+    try:
+        return Manifest.model_validate_json(file.read_bytes())
+    except OSError as exc:
+        raise InvalidArgument(f"{file}: cannot read it: {exc.strerror or exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "(the whole file)"
+        raise InvalidArgument(f"{file}: not a windtunnel manifest: {where}: {first['msg']}") from None

@@ -125,6 +125,7 @@ class Results:
             "experiment": spec,
             "experiment_seed": experiment.seed,
             "seeds": experiment.seeds,
+            "cells": len(experiment.cells(suite)),
             "configs": [config.model_dump(mode="json") for config in experiment.configs],
             "files": files,
             "prices": _prices(experiment),

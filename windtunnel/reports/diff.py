@@ -19,7 +19,9 @@ from typing import Any
 import pandas as pd
 
 from windtunnel.evals import Comparison, compare
+from windtunnel.orchestrator import InvalidArgument
 
+from .markdown import markdown_text
 from .table import metrics_table
 
 __all__ = ["ConfigDiff", "ResultsDiff", "diff_results"]
@@ -45,8 +47,10 @@ class ConfigDiff:
     comparison: Comparison
     """Baseline as ``a``, candidate as ``b``: its differences are baseline - candidate."""
     metrics: pd.DataFrame
-    """One row per metric: ``baseline``, ``baseline_low``, ``baseline_high``, the same for
-    ``candidate``, and ``change`` (candidate - baseline)."""
+    """One row per metric over the paired cells: ``baseline``, ``baseline_low``,
+    ``baseline_high``, the same for ``candidate``, and ``change`` (candidate - baseline)."""
+    unpaired: int = 0
+    """Runs of this config that only one side ran: left out of everything."""
 
     @property
     def regressed(self) -> bool:
@@ -85,11 +89,12 @@ class ResultsDiff:
                 else ("changed" if c.significant else "no significant change")
             )
             lines += [
-                f"### {_md(diff.config)}: {verdict}",
+                f"### {markdown_text(diff.config)}: {verdict}",
                 "",
                 f"Accuracy {c.accuracy_a:.3f} → {c.accuracy_b:.3f}: {change:+.3f} (95% CI {low:+.3f} to "
                 f"{high:+.3f}) on {c.pairs} paired runs of {c.scenarios} scenarios; McNemar exact p = "
-                f"{c.p_value:.3g}. {_seeds_note(c)}",
+                f"{c.p_value:.3g}. {_seeds_note(c)}"
+                + (f" {diff.unpaired} runs ran on one side only and are left out." if diff.unpaired else ""),
                 "",
                 "| metric | baseline | candidate | change |",
                 "|---|---|---|---|",
@@ -101,18 +106,34 @@ class ResultsDiff:
                 "",
             ]
             if diff.regressions:
-                cells = ", ".join(f"{_md(s)} ×{n}" for s, n in sorted(diff.regressions.items()))
+                cells = ", ".join(f"{markdown_text(s)} ×{n}" for s, n in sorted(diff.regressions.items()))
                 lines += [f"Pass → fail: {cells}", ""]
         for label, names in (("baseline", self.only_baseline), ("candidate", self.only_candidate)):
             if names:
-                lines += [f"Only in the {label}, not compared: {', '.join(map(_md, names))}", ""]
+                lines += [f"Only in the {label}, not compared: {', '.join(map(markdown_text, names))}", ""]
         return "\n".join(lines)
 
     def text(self) -> str:
-        """For a terminal: one paragraph per config and its regressed scenarios."""
+        """For a terminal: per config, the change candidate - baseline and its verdict,
+        and the scenarios that went from pass to fail."""
         lines = []
         for diff in self.configs:
-            lines.append(f"{diff.config}: {diff.comparison.verdict}")
+            c = diff.comparison
+            change, low, high = (0.0 - c.accuracy_diff[i] for i in (0, 2, 1))
+            cost, cost_low, cost_high = (0.0 - c.cost_diff[i] for i in (0, 2, 1))
+            verdict = (
+                "REGRESSED"
+                if diff.regressed
+                else ("changed significantly" if c.significant else "no significant change")
+            )
+            lines.append(
+                f"{diff.config}: {verdict}: accuracy {c.accuracy_a:.3f} -> {c.accuracy_b:.3f}, "
+                f"{change:+.3f} (95% CI {low:+.3f} to {high:+.3f}) on {c.pairs} paired runs of {c.scenarios} "
+                f"scenarios, McNemar exact p = {c.p_value:.3g}; cost per run {cost:+.4f} USD "
+                f"(95% CI {cost_low:+.4f} to {cost_high:+.4f}). {_seeds_note(c)}".rstrip()
+            )
+            if diff.unpaired:
+                lines.append(f"    {diff.unpaired} runs ran on one side only and are left out")
             for scenario, cells in sorted(diff.regressions.items()):
                 lines.append(f"    pass -> fail: {scenario} ({cells} cell{'s' if cells > 1 else ''})")
         for label, names in (("baseline", self.only_baseline), ("candidate", self.only_candidate)):
@@ -124,34 +145,62 @@ class ResultsDiff:
 def diff_results(
     baseline: pd.DataFrame, candidate: pd.DataFrame, *, alpha: float = 0.05, seed: int = 0
 ) -> ResultsDiff:
-    """Compare every config the two runs frames share, cell by cell."""
+    """Compare every config the two runs frames share, on the cells both ran: every
+    metric of the table is computed over those cells only, so that the table and the
+    verdict speak of the same runs.
+
+    Raises:
+        InvalidArgument: a config shares no cell, or paired cells ran different
+            simulation seeds (the experiments differ in their seed: different cases).
+    """
     base_configs = set(baseline["config"].astype(str))
     cand_configs = set(candidate["config"].astype(str))
     shared = sorted(base_configs & cand_configs)
-    base_table = metrics_table(baseline[baseline["config"].isin(shared)], seed=seed).set_index("config")
-    cand_table = metrics_table(candidate[candidate["config"].isin(shared)], seed=seed).set_index("config")
-    configs = []
-    for config in shared:
-        comparison = compare(
-            baseline[baseline["config"] == config],
-            candidate[candidate["config"] == config],
-            alpha=alpha,
-            seed=seed,
+    keys = [
+        key
+        for key in ("config", "scenario", "seed_index", "fault_plan")
+        if key in baseline and key in candidate
+    ]
+    cells = baseline[[*keys, "seed"]].merge(candidate[[*keys, "seed"]], on=keys, suffixes=("_base", "_cand"))
+    cells = cells[cells["config"].isin(shared)]
+    differ = cells[cells["seed_base"] != cells["seed_cand"]]
+    if len(differ):
+        first = differ.iloc[0]
+        raise InvalidArgument(
+            f"cell {first['scenario']}/{first['seed_index']}/{first['config']} ran simulation seed "
+            f"{first['seed_base']} in the baseline and {first['seed_cand']} in the candidate: the "
+            "experiments differ in their seed, so their cells are different cases and cannot be paired"
         )
+    index = pd.MultiIndex.from_frame(cells[keys])
+    base = baseline[pd.MultiIndex.from_frame(baseline[keys]).isin(index)]
+    cand = candidate[pd.MultiIndex.from_frame(candidate[keys]).isin(index)]
+    configs = []
+    if not base.empty:
+        base_table = metrics_table(base, seed=seed).set_index("config")
+        cand_table = metrics_table(cand, seed=seed).set_index("config")
+    for config in shared:
+        mine_base, mine_cand = base[base["config"] == config], cand[cand["config"] == config]
+        if mine_base.empty:
+            raise InvalidArgument(
+                f"config {config!r} shares no cell (scenario and seed index) between the two directories; "
+                "nothing to compare"
+            )
+        comparison = compare(mine_base, mine_cand, alpha=alpha, seed=seed)
         rows = {
             metric: {
-                "baseline": _get(base_table, config, metric),
-                "baseline_low": _get(base_table, config, f"{metric}_low"),
-                "baseline_high": _get(base_table, config, f"{metric}_high"),
-                "candidate": _get(cand_table, config, metric),
-                "candidate_low": _get(cand_table, config, f"{metric}_low"),
-                "candidate_high": _get(cand_table, config, f"{metric}_high"),
+                f"{side}{suffix}": _get(table, config, f"{metric}{suffix}")
+                for side, table in (("baseline", base_table), ("candidate", cand_table))
+                for suffix in ("", "_low", "_high")
             }
             for metric in SHOWN
         }
         metrics = pd.DataFrame.from_dict(rows, orient="index")
         metrics["change"] = metrics["candidate"] - metrics["baseline"]
-        configs.append(ConfigDiff(config=config, comparison=comparison, metrics=metrics))
+        unpaired = (
+            int((baseline["config"] == config).sum()) + int((candidate["config"] == config).sum())
+            - len(mine_base) - len(mine_cand)
+        )  # fmt: skip
+        configs.append(ConfigDiff(config=config, comparison=comparison, metrics=metrics, unpaired=unpaired))
     return ResultsDiff(
         configs=configs,
         only_baseline=sorted(base_configs - cand_configs),
@@ -182,8 +231,3 @@ def _seeds_note(c: Comparison) -> str:
     if c.significant or math.isinf(c.seeds_needed):
         return ""
     return f"Seeing a difference this size at {c.power:.0%} power needs about {c.seeds_needed:.0f} seeds."
-
-
-def _md(text: str) -> str:
-    # A scenario or config name must not become Markdown or HTML in a pull request comment.
-    return "".join(f"\\{ch}" if ch in "\\`*_{}[]<>()#+!|" else ch for ch in text)

@@ -46,8 +46,14 @@ def _cell(row: Mapping[Hashable, Any], metric: str, kind: str) -> str:
 
 
 def _escape(text: object) -> str:
-    """``text`` on one line of a Markdown table or list."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """``text`` on one line of a Markdown table or list, its markup shown as text: a
+    scenario or config name must not become a link, an image or HTML on a PR page."""
+    return markdown_text(" ".join(str(text).split()))
+
+
+def markdown_text(text: str) -> str:
+    """``text`` with every character Markdown or HTML would read escaped."""
+    return "".join(f"\\{ch}" if ch in "\\`*_{}[]<>()#+!|~" else ch for ch in text)
 
 
 def _common_k(table: pd.DataFrame) -> int | None:

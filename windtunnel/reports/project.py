@@ -175,9 +175,11 @@ def load_project(start_dir: str | Path = ".") -> ProjectConfig:
         document = tomllib.loads(found.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InvalidArgument(f"{shown}: cannot read it: {exc}") from None
-    table = document.get("tool", {}).get("windtunnel", {})
+    tool = document.get("tool", {})
+    table = tool.get("windtunnel", {}) if isinstance(tool, dict) else None
     if not isinstance(table, dict):
-        raise InvalidArgument(f"{shown}: tool.windtunnel must be a table, not {type(table).__name__}")
+        what = type(table).__name__ if table is not None else f"under tool = {type(tool).__name__}"
+        raise InvalidArgument(f"{shown}: tool.windtunnel must be a table, not {what}")
     try:
         config = ProjectConfig.model_validate(table)
     except ValidationError as exc:
