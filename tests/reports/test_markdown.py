@@ -56,7 +56,7 @@ def test_summary_by_hand() -> None:
         "\n"
         "### Gates: 1 of 2 passed\n"
         "\n"
-        "- accuracy >= 0.9 failed for config 'a\\|b': measured 0.6667 (interval 0.2077–0.9385)\n"
+        "- accuracy \\>= 0.9 failed for config 'a\\|b': measured 0.6667 (interval 0.2077–0.9385)\n"
         "\n"
         "### Harness errors: the harness failed on 1 of 4 runs\n"
         "\n"
@@ -64,7 +64,7 @@ def test_summary_by_hand() -> None:
         "\n"
         "### Inconclusive runs\n"
         "\n"
-        "- scenario 's2': fault 'slow' never fired in 1 of 1 runs (config a|b); those runs say nothing about "
+        "- scenario 's2': fault 'slow' never fired in 1 of 1 runs (config a\\|b); those runs say nothing about "
         "surviving it\n"
     )
 

@@ -11,9 +11,11 @@ On Ray (:mod:`windtunnel.evals.ray_executor`) the cells go in chunks to a few ac
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -183,7 +185,7 @@ def run_experiment(
             with context.Pool(
                 count, initializer=_init_worker, initargs=(experiment.model_dump_json(), scenarios)
             ) as pool:
-                outputs = pool.imap(_run_in_worker, todo, chunksize=chunk)
+                outputs = _pooled(pool, todo, chunk, window=4 * count)
                 ran, errors = _write_all(results, outputs, len(todo), progress)
     return ExperimentSummary(
         path=Path(out_dir),
@@ -231,7 +233,21 @@ def _init_worker(experiment_json: str, scenarios: dict[tuple[str, str], LoadedSc
     _WORKER = (Experiment.model_validate_json(experiment_json), scenarios)
 
 
-def _run_in_worker(cell: Cell) -> CellOutput:
+def _pooled(pool: Any, cells: list[Cell], chunk: int, *, window: int) -> Iterator[CellOutput]:
+    """The outputs of ``cells`` run on ``pool`` in chunks, in cell order, with at most
+    ``window`` chunks submitted and not yet handed back: ``Pool.imap`` would queue every
+    output the writer has not taken yet, and memory would grow with the experiment."""
+    chunks = iter([cells[i : i + chunk] for i in range(0, len(cells), chunk)])
+    pending = deque(pool.apply_async(_run_chunk, (part,)) for part in itertools.islice(chunks, window))
+    while pending:
+        outputs = pending.popleft().get()
+        following = next(chunks, None)
+        if following is not None:
+            pending.append(pool.apply_async(_run_chunk, (following,)))
+        yield from outputs
+
+
+def _run_chunk(cells: list[Cell]) -> list[CellOutput]:
     assert _WORKER is not None, "the pool's initializer did not run"
     experiment, scenarios = _WORKER
-    return run_cell(experiment, scenarios[(cell.scenario, cell.plan)], cell)
+    return [run_cell(experiment, scenarios[(cell.scenario, cell.plan)], cell) for cell in cells]

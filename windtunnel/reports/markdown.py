@@ -53,7 +53,8 @@ def _escape(text: object) -> str:
 
 def markdown_text(text: str) -> str:
     """``text`` with every character Markdown or HTML would read escaped."""
-    return "".join(f"\\{ch}" if ch in "\\`*_{}[]<>()#+!|~" else ch for ch in text)
+    # What makes HTML, links, images, emphasis, code or a table cell; the rest is plain.
+    return "".join(f"\\{ch}" if ch in "\\`*_[]<>|~" else ch for ch in text)
 
 
 def _common_k(table: pd.DataFrame) -> int | None:
@@ -123,7 +124,7 @@ def summary_markdown(
     if errors := _harness_errors(runs):
         sections.append(errors)
     if warnings := inconclusive_warnings(runs):
-        sections.append(["### Inconclusive runs", "", *(f"- {warning}" for warning in warnings)])
+        sections.append(["### Inconclusive runs", "", *(f"- {_escape(warning)}" for warning in warnings)])
     return "\n\n".join("\n".join(section) for section in sections) + "\n"
 
 
