@@ -9,7 +9,8 @@ Layout::
 
 ``runs.parquet`` and ``events.parquet`` are folders of part files, so
 ``pandas.read_parquet("out/runs.parquet")`` gives one frame. Rows stream to disk:
-a row group is flushed every ``row_group_size`` runs (their events with them), and a
+a row group is flushed every ``row_group_size`` runs (their events with them), or
+sooner once the runs held carry ``EVENT_BYTES`` of event JSON, and a
 part file is closed — its footer written, readable from then on — every
 ``groups_per_part`` row groups. ``SSSSS`` counts the sessions that wrote to the
 directory, ``KKKKK`` the parts of a session; a runs part and the events part of the
@@ -58,6 +59,9 @@ __all__ = ["Results", "read_events", "read_runs", "run_events"]
 RUNS = "runs.parquet"
 EVENTS = "events.parquet"
 MANIFEST = "manifest.json"
+EVENT_BYTES = 16 * 2**20
+"""Event JSON held before a flush, whatever the number of runs: what bounds the writer's memory
+(a run's events, each model call with its whole request, weigh tens of kilobytes)."""
 
 
 class Results:
@@ -97,6 +101,7 @@ class Results:
         self._groups = 0
         self._runs: list[dict[str, Any]] = []
         self._events: list[dict[str, Any]] = []
+        self._event_bytes = 0
         self._writers: tuple[pq.ParquetWriter, pq.ParquetWriter] | None = None
         self._started = time.perf_counter()
         self._written = 0
@@ -158,8 +163,9 @@ class Results:
         self.done.add(row["cell"])
         self._runs.append(row)
         self._events.extend(events)
+        self._event_bytes += sum(len(event["event"]) for event in events)
         self._written += 1
-        if len(self._runs) >= self.row_group_size:
+        if len(self._runs) >= self.row_group_size or self._event_bytes >= EVENT_BYTES:
             self._flush()
 
     def _flush(self) -> None:
@@ -175,7 +181,7 @@ class Results:
         # Events first: a runs part that is readable always has its events written.
         events_writer.write_table(pa.Table.from_pylist(self._events, schema=EVENTS_SCHEMA))
         runs_writer.write_table(pa.Table.from_pylist(self._runs, schema=RUNS_SCHEMA))
-        self._runs, self._events = [], []
+        self._runs, self._events, self._event_bytes = [], [], 0
         self._groups += 1
         if self._groups >= self.groups_per_part:
             self._close_part()
