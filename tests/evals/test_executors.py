@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -145,12 +147,50 @@ def test_configs_of_a_users_profile_and_a_users_models(tmp_path: Path) -> None:
     assert prices["own_models"] == ["oracle"]
 
 
-def test_a_bad_model_factory_is_a_harness_error_on_every_row(tmp_path: Path) -> None:
-    exp = small(configs=[{"name": "own", "models": "tests.evals.nowhere:factory"}], recheck=0.0)
+def test_a_config_every_cell_would_fail_on_is_refused_before_any_run(tmp_path: Path) -> None:
+    from windtunnel.simulators import DEFAULT_TIERS
+
+    cases = [
+        ({"name": "own", "models": "tests.evals.nowhere:factory"}, "models='tests.evals.nowhere:factory'"),
+        (
+            {"name": "wf", "play": "small", "workflow": "tests.evals.nowhere:wf"},
+            "workflow='tests.evals.nowhere:wf'",
+        ),
+        (DEFAULT_TIERS["small"].model_copy(update={"name": "x", "model": "no-such-model"}), "no-such-model"),
+    ]
+    for config, message in cases:
+        with pytest.raises(InvalidArgument, match=re.escape(message)):
+            run_experiment(small(configs=[config], recheck=0.0), tmp_path / "x")
+        assert not (tmp_path / "x").exists()  # nothing ran, nothing was written
+
+
+def sys_exit_models(state: str, playbook: object) -> object:
+    """A user's model factory that calls sys.exit: the harness's failure, one row each."""
+    raise SystemExit(3)
+
+
+def test_a_user_factory_that_exits_is_a_harness_error_not_the_end(tmp_path: Path) -> None:
+    exp = small(
+        configs=[{"name": "own", "models": "tests.evals.test_executors:sys_exit_models"}], recheck=0.0
+    )
     summary = run_experiment(exp, tmp_path)
     runs = read_runs(tmp_path)
     assert summary.harness_errors == len(runs) == 6
-    assert runs["harness_error"].str.contains("models='tests.evals.nowhere:factory': cannot import it").all()
+    assert runs["harness_error"].str.startswith("SystemExit").all()
+
+
+def os_exit_models(state: str, playbook: object) -> object:
+    """A user's model factory that kills its process."""
+    os._exit(1)
+
+
+def test_a_worker_that_dies_stops_the_experiment_with_a_message_and_keeps_what_ran(tmp_path: Path) -> None:
+    from windtunnel.orchestrator import SimulationError
+
+    exp = small(configs=[{"name": "own", "models": "tests.evals.test_executors:os_exit_models"}], recheck=0.0)
+    with pytest.raises(SimulationError, match="a worker process died"):
+        run_experiment(exp, tmp_path, executor="process", workers=2)
+    assert (tmp_path / "manifest.json").is_file()  # a rerun resumes
 
 
 def test_an_extra_fault_plan_runs_paired_and_its_impact_is_measured(tmp_path: Path) -> None:

@@ -64,8 +64,8 @@ def test_summary_by_hand() -> None:
         "\n"
         "### Inconclusive runs\n"
         "\n"
-        "- scenario 's2': fault 'slow' never fired in 1 of 1 runs (config a\\|b); those runs say nothing about "
-        "surviving it\n"
+        "- scenario 's2': fault 'slow' never fired in 1 of 1 runs (config a\\|b); those runs say nothing "
+        "about surviving it\n"
     )
 
 

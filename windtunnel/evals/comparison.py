@@ -145,9 +145,17 @@ def compare(
     if name_a == name_b and "experiment" in side_a and "experiment" in side_b:
         name_a = f"{side_a['experiment'].iloc[0]}/{name_a}"
         name_b = f"{side_b['experiment'].iloc[0]}/{name_b}"
-    keep = [*pair_on, "correct", "cost", "harness_error"]
+    seeded = "seed" in side_a and "seed" in side_b
+    keep = [*pair_on, "correct", "cost", "harness_error", *(["seed"] if seeded else [])]
     joined = side_a[keep].merge(side_b[keep], on=pair_on, how="outer", suffixes=("_a", "_b"), indicator=True)
     shared = joined[joined["_merge"] == "both"]
+    if seeded and (shared["seed_a"] != shared["seed_b"]).any():
+        cell = shared[shared["seed_a"] != shared["seed_b"]].iloc[0]
+        raise InvalidArgument(
+            f"cell {cell['scenario']}/{cell['seed_index']} ran simulation seed {cell['seed_a']} in a and "
+            f"{cell['seed_b']} in b: the experiments differ in their seed, so their cells are different "
+            "cases and cannot be paired"
+        )
     failed = (shared["harness_error_a"].fillna("").astype(str) != "") | (
         shared["harness_error_b"].fillna("").astype(str) != ""
     )
@@ -158,16 +166,24 @@ def compare(
     acc_a = float(ok_a.mean()) if n else math.nan
     acc_b = float(ok_b.mean()) if n else math.nan
     scenarios = int(pairs["scenario"].nunique())
+    # Seeds are per task: a scenario under each extra fault plan is a task of its own.
+    tasks = len(pairs.drop_duplicates([key for key in pair_on if key != "seed_index"]))
     needed = (
         seeds_needed(
-            acc_a, acc_b, discordant=(only_a + only_b) / n, scenarios=scenarios, alpha=alpha, power=power
+            acc_a, acc_b, discordant=(only_a + only_b) / n, scenarios=tasks, alpha=alpha, power=power
         )
         if n
         else math.inf
     )
 
     def cells(mask: pd.Series[bool]) -> tuple[tuple[str, int], ...]:
-        return tuple((str(s), int(i)) for s, i in pairs.loc[mask, list(PAIR_ON)].itertuples(index=False))
+        # With extra plans the scenario is named with its plan, 'scenario/+plan', as in cell ids.
+        chosen = pairs.loc[mask]
+        plans = chosen["fault_plan"] if "fault_plan" in pair_on else pd.Series("", index=chosen.index)
+        return tuple(
+            (f"{s}/+{p}" if p else str(s), int(i))
+            for s, i, p in zip(chosen["scenario"], chosen["seed_index"], plans, strict=True)
+        )
 
     boot = {"n_resamples": n_resamples, "seed": seed}
     return Comparison(

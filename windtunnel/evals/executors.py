@@ -17,12 +17,14 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
-from windtunnel.orchestrator import InvalidArgument
+from windtunnel.orchestrator import DEFAULT_PRICES, InvalidArgument, SimulationError, WindtunnelError
 from windtunnel.orchestrator.validation import check_choice
 from windtunnel.scenarios import LoadedScenario, ScenarioRun, load_callable, run_scenario
 
@@ -109,7 +111,7 @@ def run_cell(experiment: Experiment, loaded: LoadedScenario, cell: Cell) -> Cell
                 row["harness_error"] = (
                     f"NondeterministicRun: the same cell ran twice gave trace digests {digest} and {again}"
                 )
-    except Exception as exc:  # the harness's failure, kept apart from the agent's
+    except (Exception, SystemExit) as exc:  # the harness's failure (a user's sys.exit too), not the agent's
         return error_row(experiment.name, cell, loaded, exc, wall_time=time.perf_counter() - started), []
     return row, events
 
@@ -157,6 +159,7 @@ def run_experiment(
     if stop_after is not None and stop_after < 0:
         raise InvalidArgument(f"stop_after={stop_after} must be >= 0")
     started = time.perf_counter()
+    _check_configs(experiment)
     suite = experiment.load()
     scenarios = experiment.scenarios_by_plan(suite)  # bad extra plans fail here, before any run
     cells = experiment.cells(suite)
@@ -181,9 +184,11 @@ def run_experiment(
         elif todo:
             count = workers or os.cpu_count() or 1
             chunk = max(1, min(64, len(todo) // (count * 4)))
-            context = multiprocessing.get_context("spawn")
-            with context.Pool(
-                count, initializer=_init_worker, initargs=(experiment.model_dump_json(), scenarios)
+            with ProcessPoolExecutor(
+                count,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(experiment.model_dump_json(), scenarios),
             ) as pool:
                 outputs = _pooled(pool, todo, chunk, window=4 * count)
                 ran, errors = _write_all(results, outputs, len(todo), progress)
@@ -195,6 +200,22 @@ def run_experiment(
         harness_errors=errors,
         wall_s=time.perf_counter() - started,
     )
+
+
+def _check_configs(experiment: Experiment) -> None:
+    """What every cell of a config would fail on, said once before any runs: a models or
+    workflow factory that does not import, a tier whose model has no price."""
+    for config in experiment.configs:
+        where = f"config {config.name!r}: "
+        try:
+            if config.models is not None:
+                load_callable(config.models, what="models")
+            if config.workflow is not None:
+                load_callable(config.workflow, what="workflow")
+            for profile in config.tiers():
+                DEFAULT_PRICES.price(profile.model)
+        except WindtunnelError as exc:
+            raise InvalidArgument(where + str(exc)) from None
 
 
 def _write_all(
@@ -233,17 +254,28 @@ def _init_worker(experiment_json: str, scenarios: dict[tuple[str, str], LoadedSc
     _WORKER = (Experiment.model_validate_json(experiment_json), scenarios)
 
 
-def _pooled(pool: Any, cells: list[Cell], chunk: int, *, window: int) -> Iterator[CellOutput]:
+def _pooled(pool: ProcessPoolExecutor, cells: list[Cell], chunk: int, *, window: int) -> Iterator[CellOutput]:
     """The outputs of ``cells`` run on ``pool`` in chunks, in cell order, with at most
-    ``window`` chunks submitted and not yet handed back: ``Pool.imap`` would queue every
-    output the writer has not taken yet, and memory would grow with the experiment."""
+    ``window`` chunks submitted and not yet handed back (so that memory does not grow
+    with the experiment while the writer catches up).
+
+    Raises:
+        SimulationError: a worker process died (killed, out of memory, ``os._exit``)
+            while running a chunk; the cells written so far stay, a rerun runs the rest.
+    """
     chunks = iter([cells[i : i + chunk] for i in range(0, len(cells), chunk)])
-    pending = deque(pool.apply_async(_run_chunk, (part,)) for part in itertools.islice(chunks, window))
+    pending = deque(pool.submit(_run_chunk, part) for part in itertools.islice(chunks, window))
     while pending:
-        outputs = pending.popleft().get()
+        try:
+            outputs = pending.popleft().result()
+        except BrokenProcessPool:
+            raise SimulationError(
+                "a worker process died while running cells (killed, out of memory, or os._exit in "
+                "user code); the cells written so far are kept: run the experiment again to run the rest"
+            ) from None
         following = next(chunks, None)
         if following is not None:
-            pending.append(pool.apply_async(_run_chunk, (following,)))
+            pending.append(pool.submit(_run_chunk, following))
         yield from outputs
 
 

@@ -103,8 +103,9 @@ def verification(frame: pd.DataFrame, *, by: By = ()) -> pd.DataFrame:
     its Wilson interval treats actions as independent, which they are not quite
     (actions of one run share a fate), so read it as a lower bound on the uncertainty.
     ``catch_rate = sum(silent_failures_caught) / sum(silent_failures_injected)`` over
-    the conclusive runs only: a run whose declared fault never fired (``inconclusive``)
-    tested nothing and is counted in ``inconclusive`` instead.
+    every run: a run in which no silent failure fired adds nothing to either side, and
+    one in which it fired counts whatever else did not fire. ``inconclusive`` counts
+    the runs with a declared fault that never fired, for the reader.
     """
     require(
         frame, "actions_applied", "actions_verified", "silent_failures_injected", "silent_failures_caught"
@@ -115,9 +116,8 @@ def verification(frame: pd.DataFrame, *, by: By = ()) -> pd.DataFrame:
         flagged = (
             agent["inconclusive"].astype(bool) if "inconclusive" in agent else pd.Series(False, agent.index)
         )
-        conclusive = agent[~flagged]
-        injected = int(conclusive["silent_failures_injected"].sum())
-        caught = int(conclusive["silent_failures_caught"].sum())
+        injected = int(agent["silent_failures_injected"].sum())
+        caught = int(agent["silent_failures_caught"].sum())
         row = {
             **_base(keys, agent, errors),
             "actions_applied": applied,

@@ -46,10 +46,17 @@ def pass_k(frame: pd.DataFrame, *, k_max: int | None = None, by: By = (), seed: 
         raise InvalidArgument(f"k_max={k_max!r} must be at least 1")
     rows: list[dict[str, Any]] = []
     for keys, agent, errors in grouped(frame, by):
-        tally = agent.groupby("scenario", sort=True)["correct"].agg(["sum", "count"])
+        # A scenario under an extra fault plan is another task: its runs are not more tries.
+        task = (
+            ["scenario", "fault_plan"]
+            if "fault_plan" in agent and agent["fault_plan"].nunique() > 1
+            else ["scenario"]
+        )
+        tally = agent.groupby(task, sort=True)["correct"].agg(["sum", "count"])
         if tally.empty:
             continue
-        scenarios = [str(name) for name in tally.index]
+        # Clustered by scenario: a scenario's tasks under several plans share its fate.
+        scenarios = [str(name[0]) if isinstance(name, tuple) else str(name) for name in tally.index]
         correct = [int(c) for c in tally["sum"]]
         tries = [int(n) for n in tally["count"]]
         top = min(tries) if k_max is None else min(min(tries), k_max)
@@ -59,7 +66,7 @@ def pass_k(frame: pd.DataFrame, *, k_max: int | None = None, by: By = (), seed: 
             row: dict[str, Any] = {
                 **keys,
                 "k": k,
-                "scenarios": len(scenarios),
+                "scenarios": len(set(scenarios)),
                 "tries": min(tries),
                 "harness_errors": errors,
             }
