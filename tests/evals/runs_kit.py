@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "faults_fired_by_kind": "{}",
     "inconclusive": False,
     "faults_not_fired": "",
+    "faults_fired_ids": "",
     "faults_not_applicable": "",
     "fault_plan": "",
     "by_tier": "{}",

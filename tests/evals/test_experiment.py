@@ -166,3 +166,10 @@ def test_an_extra_plan_with_a_target_the_domain_lacks_is_refused_before_running(
     assert "did you mean 'tool:threat_intel'" in text
     with pytest.raises(ValueError, match="fault plan names must be unique"):
         experiment(fault_plans=[{**plan, "name": "a"}, {**plan, "name": "a"}])
+
+
+def test_a_config_name_with_a_slash_is_refused_cell_ids_would_collide() -> None:
+    from windtunnel.evals import Config
+
+    with pytest.raises(ValueError, match="must not contain '/'"):
+        Config(name="small/+slow", play="small")

@@ -14,8 +14,9 @@ from .runs_kit import runs
 
 def cell(scenario: str, seed_index: int, plan: str, **values: object) -> dict[str, object]:
     cell_id = f"{scenario}/{seed_index}/small" + (f"/+{plan}" if plan else "")
+    fired = f"{plan}/f" if plan else ""  # the plan's fault fired, unless a test says otherwise
     return {"config": "small", "scenario": scenario, "seed_index": seed_index, "fault_plan": plan,
-            "cell": cell_id, **values}  # fmt: skip
+            "cell": cell_id, "faults_fired_ids": fired, **values}  # fmt: skip
 
 
 def test_changes_are_paired_means_with_mcnemar_on_correctness() -> None:
@@ -63,6 +64,18 @@ def test_one_row_per_config_and_plan_and_by_column() -> None:
         (c, p, s) for c in ("large", "small") for p in ("a", "b") for s in ("s1", "s2")
     ]
     assert (table["pairs"] == 1).all()
+
+
+def test_a_run_in_which_no_fault_of_the_plan_fired_is_left_out_not_survived() -> None:
+    frame = runs(
+        cell("s1", 0, ""),
+        cell("s1", 0, "slow", faults_fired_ids=""),  # the slowed tool was never called
+        cell("s1", 1, ""),
+        cell("s1", 1, "slow", correct=False),
+    )
+    row = fault_impact(frame).iloc[0]
+    assert (row["pairs"], row["unexercised"], row["broke"]) == (1, 1, 1)
+    assert row["accuracy_change"] == -1.0
 
 
 def test_without_a_baseline_it_says_so() -> None:

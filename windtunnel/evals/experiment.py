@@ -68,6 +68,13 @@ class Config(BaseModel):
         None, description="'package.module:function': your workflow factory instead of the scenario's."
     )
 
+    @field_validator("name")
+    @classmethod
+    def _no_slash(cls, name: str) -> str:
+        if "/" in name:  # cell ids are 'scenario/seed_index/config[/+plan]': a slash would make them collide
+            raise InvalidArgument(f"config name {name!r} must not contain '/'")
+        return name
+
     @field_validator("play")
     @classmethod
     def _valid_play(cls, play: str | None) -> str | None:

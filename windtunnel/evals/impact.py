@@ -6,7 +6,9 @@ An experiment with ``fault_plans`` runs each cell once per plan and once without
 plan, the change in accuracy, escalation, simulated time, cost, human minutes and
 invariant violations, each a mean paired difference (with the plan minus without)
 with a 95% bootstrap interval that resamples scenarios whole, and McNemar's exact
-test on correctness.
+test on correctness. A run with the plan in which none of its faults fired (a tool
+never called, a tier not played) exercised nothing: its pair is left out and
+counted in ``unexercised``, never counted as surviving the plan.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ def fault_impact(
     """One row per (config, extra fault plan) — and per ``by`` column when given — with
     the paired change each plan makes.
 
-    Columns: ``pairs`` (cells run both ways, harness errors on either side left out),
+    Columns: ``pairs`` (cells run both ways in which some fault of the plan fired;
+    harness errors on either side left out), ``unexercised`` (pairs left out because
+    none of the plan's faults fired),
     ``harness_errors``, ``scenarios``; for each metric ``m`` of :data:`IMPACT_METRICS`:
     ``m_without``, ``m_with`` (means) and ``m_change`` with ``m_change_low`` /
     ``m_change_high``; ``broke`` and ``fixed`` (cells correct only without / only
@@ -53,7 +57,7 @@ def fault_impact(
         InvalidArgument: the frame has no ``fault_plan`` column or no run without an
             extra plan to pair with.
     """
-    require(frame, "fault_plan", "seed_index", *IMPACT_METRICS.values())
+    require(frame, "fault_plan", "seed_index", "faults_fired_ids", *IMPACT_METRICS.values())
     keys = _PAIR + ([by] if by and by not in _PAIR else [])
     if by and by not in frame:
         raise InvalidArgument(f"by={by!r} is not a column of the runs frame")
@@ -64,15 +68,21 @@ def fault_impact(
     columns = [*dict.fromkeys([*keys, "harness_error", *IMPACT_METRICS.values()])]
     rows: list[dict[str, Any]] = []
     for plan in sorted(set(plans) - {""}):
-        paired = base[columns].merge(frame[plans == plan][columns], on=keys, suffixes=("_without", "_with"))
+        laid = frame[plans == plan]
+        fired = laid["faults_fired_ids"].fillna("").astype(str).str.split(",")
+        laid = laid.assign(_exercised=[any(i.startswith(f"{plan}/") for i in ids) for ids in fired])
+        paired = base[columns].merge(laid[[*columns, "_exercised"]], on=keys, suffixes=("_without", "_with"))
         failed = (paired["harness_error_without"].fillna("").astype(str) != "") | (
             paired["harness_error_with"].fillna("").astype(str) != ""
         )
         group_keys = ["config"] + ([by] if by and by != "config" else [])
         for values, group in paired.groupby(group_keys, sort=True):
-            ok = group[~failed.loc[group.index]]
+            measured = group[~failed.loc[group.index]]
+            ok = measured[measured["_exercised"]]
             head = dict(zip(group_keys, values if isinstance(values, tuple) else (values,), strict=True))
-            rows.append(_row(head, plan, ok, int(failed.loc[group.index].sum()), n_resamples, seed))
+            row = _row(head, plan, ok, int(failed.loc[group.index].sum()), n_resamples, seed)
+            row["unexercised"] = len(measured) - len(ok)
+            rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -239,14 +239,27 @@ def inconclusive_warnings(frame: pd.DataFrame) -> list[str]:
     """
     require(frame, "faults_not_fired")
     ok = frame[frame["harness_error"].fillna("").astype(str) == ""]
-    totals = ok.groupby("scenario").size()
     missed: dict[tuple[str, str], list[str]] = {}
     for scenario, config, ids in ok[["scenario", "config", "faults_not_fired"]].itertuples(index=False):
         for fault_id in str(ids or "").split(","):
             if fault_id:
                 missed.setdefault((str(scenario), fault_id), []).append(str(config))
     return [
-        f"scenario {scenario!r}: fault {fault_id!r} never fired in {len(configs)} of {totals[scenario]} runs "
-        f"(config {', '.join(sorted(set(configs)))}); those runs say nothing about surviving it"
+        f"scenario {scenario!r}: fault {fault_id!r} never fired in {len(configs)} of "
+        f"{_declaring(ok, scenario, fault_id)} runs (config {', '.join(sorted(set(configs)))}); "
+        "those runs say nothing about surviving it"
         for (scenario, fault_id), configs in sorted(missed.items())
     ]
+
+
+def _declaring(runs: pd.DataFrame, scenario: str, fault_id: str) -> int:
+    """The runs of ``scenario`` the fault applied to: those of its extra plan (an id
+    ``plan/fault``) or all (a scenario's own), less those that did not play its tier."""
+    mine = runs[runs["scenario"] == scenario]
+    plan, _, rest = fault_id.partition("/")
+    if rest and "fault_plan" in mine:
+        mine = mine[mine["fault_plan"] == plan]
+    if "faults_not_applicable" in mine:
+        idle = mine["faults_not_applicable"].fillna("").astype(str).str.split(",")
+        mine = mine[[fault_id not in ids for ids in idle]]
+    return len(mine)

@@ -70,6 +70,7 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
         "comma-joined: the run says nothing about them, and is not inconclusive for them.",
     ),
     "faults_fired": (_I, "Declared faults that fired at least once."),
+    "faults_fired_ids": (_S, "Ids of the declared faults that fired at least once, comma-joined."),
     "faults_fired_by_kind": (_S, "JSON object: fault kind -> times fired (the injector's counts)."),
     "inconclusive": (_B, "A declared fault never fired: the run says nothing about surviving it."),
     "faults_not_fired": (_S, "Ids of the declared faults that never fired, comma-joined."),
@@ -170,7 +171,7 @@ def run_row(
     row = _base(experiment, cell, loaded)
     result, verdict = run.result, run.verdict
     events = run.trace.events
-    broken = check_all(events)
+    broken = check_all(events, run.workflow)  # with the workflow: its transitions are checked too
     counts = Counter(event.kind for event in events)
     checks = {check.name: check.passed for check in verdict.checks}
     by_kind: Counter[str] = Counter()
@@ -198,6 +199,7 @@ def run_row(
         faults_declared=len(plan),
         faults_not_applicable=",".join(idle),
         faults_fired=sum(1 for fault_id in plan if fault_counts[fault_id].fired),
+        faults_fired_ids=",".join(fault_id for fault_id in plan if fault_counts[fault_id].fired),
         faults_fired_by_kind=json.dumps(dict(sorted(by_kind.items())), sort_keys=True),
         inconclusive=any(not fault_counts[fault_id].fired for fault_id in plan),
         faults_not_fired=",".join(fault_id for fault_id in plan if not fault_counts[fault_id].fired),

@@ -99,6 +99,8 @@ class ScenarioRun:
     injector: FaultInjector
     seed: int
     play: str
+    workflow: Workflow | None = None
+    """The workflow the run ran (the domain's, the scenario's or yours)."""
 
     @property
     def trace(self) -> Trace:
@@ -205,7 +207,14 @@ def run_scenario(
     ]
     verdict = grade(domain, case, result, fired=fired)
     return ScenarioRun(
-        scenario=spec, case=case, result=result, verdict=verdict, injector=injector, seed=seed, play=how.name
+        scenario=spec,
+        case=case,
+        result=result,
+        verdict=verdict,
+        injector=injector,
+        seed=seed,
+        play=how.name,
+        workflow=built,
     )
 
 
