@@ -249,10 +249,10 @@ def test_ci_conveniences(results: tuple[Path, str], tmp_path: Path, monkeypatch:
     assert "| config |" in (tmp_path / "summary.md").read_text()
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.windtunnel]\nconfigs = [{name = "odd[/]", play = "small"}]\n'
+        '[tool.windtunnel]\nconfigs = [{name = "odd[b]", play = "small"}]\n'
         'gates = [{gate = "accuracy >= 0", config = "large"}]\n'
     )
     code, output = run(SOC, "--id", "soc-c2-beacon", "--seeds", "1", "--workers", "2", "--out", "w")
     assert code == 0, output  # markup in a name is text; workers alone ask for the pool
-    assert "odd[/]" in output
+    assert "odd[b]" in output
     assert "gate 'accuracy >= 0' is for config 'large', which this run does not include; skipped" in output

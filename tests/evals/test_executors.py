@@ -213,10 +213,17 @@ def test_an_extra_fault_plan_runs_paired_and_its_impact_is_measured(tmp_path: Pa
     pairs = runs.pivot_table(index=["scenario", "seed_index"], columns="fault_plan", values="seed")
     assert (pairs[""] == pairs["intel-down"]).all()  # the same case with and without the plan
     impact = fault_impact(runs).iloc[0]
-    assert (impact["fault_plan"], impact["pairs"], impact["scenarios"]) == ("intel-down", 9, 3)
-    base = runs[runs["fault_plan"] == ""]
-    assert impact["accuracy_without"] == pytest.approx(base["correct"].mean())
-    assert impact["accuracy_with"] == pytest.approx(laid["correct"].mean())
+    # Only the pairs in which the plan's fault fired are measured; the others are counted apart.
+    assert (impact["fault_plan"], impact["pairs"], impact["unexercised"]) == (
+        "intel-down",
+        fired.sum(),
+        (~fired).sum(),
+    )
+    exercised = laid[fired.to_numpy()]
+    base = runs[runs["fault_plan"] == ""].set_index(["scenario", "seed_index"])
+    partners = base.loc[list(zip(exercised["scenario"], exercised["seed_index"], strict=True))]
+    assert impact["accuracy_without"] == pytest.approx(partners["correct"].mean())
+    assert impact["accuracy_with"] == pytest.approx(exercised["correct"].mean())
 
 
 def test_progress_is_reported_after_every_cell(tmp_path: Path) -> None:
