@@ -59,7 +59,7 @@ __all__ = ["Results", "read_events", "read_runs", "run_events"]
 RUNS = "runs.parquet"
 EVENTS = "events.parquet"
 MANIFEST = "manifest.json"
-EVENT_BYTES = 16 * 2**20
+EVENT_BYTES = 4 * 2**20
 """Event JSON held before a flush, whatever the number of runs: what bounds the writer's memory
 (a run's events, each model call with its whole request, weigh tens of kilobytes)."""
 
