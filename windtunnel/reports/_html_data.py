@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow.dataset as ds  # type: ignore[import-untyped]  # no stubs shipped
 
 from windtunnel.evals import cost, decisions, escalation, pass_k, verification, violations
+from windtunnel.evals.results import EVENTS
 
 __all__ = [
     "Metric",
@@ -24,9 +25,6 @@ __all__ = [
     "pass_matrix",
     "transitions",
 ]
-
-# The events file of a results directory (windtunnel.evals.results writes it).
-EVENTS = "events.parquet"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,12 +14,10 @@ import pandas as pd
 import pyarrow.dataset as ds  # type: ignore[import-untyped]  # no stubs shipped
 
 from windtunnel.evals import CHECKS
+from windtunnel.evals.results import EVENTS
 from windtunnel.scenarios import ScenarioError, load_file
 
 __all__ = ["FailingRun", "failing_runs", "read_events_of", "timeline"]
-
-# The events file of a results directory (windtunnel.evals.results writes it).
-EVENTS = "events.parquet"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
