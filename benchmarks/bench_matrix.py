@@ -10,7 +10,7 @@
 3. ``rss_growth_mb``: RSS of the whole process tree (this process and the pool's
    workers) after 100,000 runs minus after 1,000, while a 100,000-run experiment
    streams its results to disk on 2 workers; ``rss_growth_after_warmup_mb``: the
-   same from 10,000 runs, once every scenario has run (cells run scenario by scenario).
+   same from 10% of the runs.
 4. ``ray_over_pool``: the Ray executor's wall time over the process pool's on the same
    ~1,000-run experiment, 2 workers each, Ray's local start-up included (null when Ray
    is not installed).
@@ -96,9 +96,8 @@ def matrix(runs: int) -> float:
 def rss_growth(runs: int) -> tuple[float, float]:
     """Tree RSS growth from 1,000 runs to the end, and from 10% of the runs to the end.
 
-    Cells run scenario by scenario, so the first 1,000 runs have met only a few of
-    soc-core's scenarios: the first figure includes loading what the others use (the
-    SDK, SQLite) once; the second is growth with the number of runs alone."""
+    Cells run seed by seed, so the first 1,000 runs (7 seeds of soc-core x 3 tiers)
+    have met every scenario: what each uses (the SDK, SQLite) is loaded by then."""
     experiment = tiers_experiment("bench-rss", runs)
     first, tenth = min(1000, runs // 2), max(runs // 10, min(1000, runs // 2) + 1)
     marks: dict[str, float] = {}

@@ -29,15 +29,15 @@ def seeds(exp: Experiment) -> dict[str, int]:
     return {cell.id: cell.seed for cell in exp.cells()}
 
 
-def test_cells_are_scenario_by_seed_by_config_and_paired_across_configs() -> None:
+def test_cells_are_seed_by_scenario_by_config_and_paired_across_configs() -> None:
     cells = experiment().cells()
     assert [cell.id for cell in cells] == [
         "soc-benign-scanner/0/small",
         "soc-benign-scanner/0/large",
-        "soc-benign-scanner/1/small",
-        "soc-benign-scanner/1/large",
         "soc-c2-beacon/0/small",
         "soc-c2-beacon/0/large",
+        "soc-benign-scanner/1/small",
+        "soc-benign-scanner/1/large",
         "soc-c2-beacon/1/small",
         "soc-c2-beacon/1/large",
     ]

@@ -169,14 +169,15 @@ class Experiment(BaseModel):
         return load_suite(self.scenarios, tags=self.tags, ids=self.ids)
 
     def cells(self, suite: Suite | None = None) -> list[Cell]:
-        """Every cell, in a stable order: by scenario (suite order), seed index, extra
-        plan (none first), config."""
+        """Every cell, in a stable order: by seed index, scenario (suite order), extra
+        plan (none first), config — seed by seed, so that the first runs of an
+        experiment (a progress bar's, a killed run's) already cover every scenario."""
         suite = self.load() if suite is None else suite
         plans = ["", *(plan.name for plan in self.fault_plans)]
         cells: list[Cell] = []
-        for loaded in suite:
-            scenario_id = loaded.scenario.id
-            for index in range(self.seeds):
+        for index in range(self.seeds):
+            for loaded in suite:
+                scenario_id = loaded.scenario.id
                 seed = cell_seed(self.seed, scenario_id, index)
                 cells.extend(
                     Cell(scenario=scenario_id, seed_index=index, seed=seed, config=config.name, plan=plan)
