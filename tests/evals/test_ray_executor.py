@@ -7,6 +7,7 @@ by :func:`run_experiment` itself, once around the resume test.
 from __future__ import annotations
 
 import os
+import select
 import sys
 import time
 import uuid
@@ -48,10 +49,19 @@ def no_leftovers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     if not Path("/proc/self/environ").exists():
         return
+    # Workers exit when they see their raylet gone, a moment after ray.shutdown() returns:
+    # wait on each one's exit (a pidfd becomes readable when it ends), not on a clock tick.
     deadline = time.monotonic() + 15
-    # Workers exit when they see their raylet gone, a moment after ray.shutdown() returns.
-    while (left := _marked(token)) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    for pid in _marked(token):
+        try:
+            handle = os.pidfd_open(pid)
+        except ProcessLookupError:  # already gone
+            continue
+        try:
+            select.select([handle], [], [], max(0.0, deadline - time.monotonic()))
+        finally:
+            os.close(handle)
+    left = _marked(token)
     assert left == [], f"Ray left processes behind: {left}"
 
 
