@@ -38,7 +38,7 @@ from windtunnel.scenarios import (
 )
 from windtunnel.simulators import Fault, TierProfile, derive_seed
 
-__all__ = ["Cell", "Config", "Experiment", "ExtraFaults", "cell_seed", "plan_digest"]
+__all__ = ["Cell", "Config", "Experiment", "ExtraFaults", "cell_seed", "config_of", "plan_digest"]
 
 
 class Config(BaseModel):
@@ -151,7 +151,7 @@ class Experiment(BaseModel):
     @classmethod
     def _configs_from_specs(cls, value: Any) -> Any:
         if isinstance(value, list):
-            return [_config_of(item) for item in value]
+            return [config_of(item) for item in value]
         return value
 
     @model_validator(mode="after")
@@ -242,8 +242,9 @@ class Cell:
         return f"{base}/+{self.plan}" if self.plan else base
 
 
-def _config_of(item: Any) -> Any:
-    """A config as given: a play spec and a TierProfile stand for themselves, by name."""
+def config_of(item: Any) -> Any:
+    """A config as given, before validation: a play spec and a TierProfile stand for
+    themselves, by name; anything else is left to :class:`Config` to check."""
     if isinstance(item, str):
         return {"name": item, "play": item}
     if isinstance(item, TierProfile):

@@ -37,6 +37,7 @@ from pydantic import (
 )
 
 from windtunnel.evals import Config, ErrorPrices, Executor
+from windtunnel.evals.experiment import config_of
 from windtunnel.orchestrator import InvalidArgument
 from windtunnel.orchestrator.validation import check_unique
 
@@ -83,18 +84,13 @@ def _gate_of(value: Any) -> Any:
     raise InvalidArgument(f"a gate is a string or a table {{gate, config}}; got {value!r}")
 
 
-def _config_of(value: Any) -> Any:
-    # As in an Experiment: a play spec stands for the config of that name.
-    return {"name": value, "play": value} if isinstance(value, str) else value
-
-
 class ProjectConfig(BaseModel):
     """The defaults ``windtunnel run`` takes from ``[tool.windtunnel]``; flags override them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     suites: list[Path] = Field(default_factory=list, description="Scenario files, folders or suite files.")
-    configs: list[Annotated[Config, BeforeValidator(_config_of)]] = Field(
+    configs: list[Annotated[Config, BeforeValidator(config_of)]] = Field(
         default_factory=lambda: [Config(name=tier, play=tier) for tier in ("small", "mid", "large")],
         min_length=1,
         description="Play specs ('small', 'ladder:small@0.85,large') or tables {name, play|profile|models, "
