@@ -8,20 +8,22 @@ An oracle failure is named ``grader:<check>`` or ``invariant:<check>``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from windtunnel.evals.invariants import check_all
-from windtunnel.scenarios import LoadedScenario, ScenarioRun, load_suite, overlay, run_scenario
+from windtunnel.scenarios import LoadedScenario, ScenarioRun, load_file, overlay, run_scenario
 from windtunnel.scenarios.domain import load_factory
+from windtunnel.scenarios.oracle import oracle
 from windtunnel.scenarios.soc import soc_workflow
 from windtunnel.simulators import Fault, Trigger
 
 from . import planted_bugs
 
-SOC_CORE = Path(planted_bugs.__file__).parents[2] / "windtunnel/scenarios/soc/scenarios/soc-core.yaml"
+SOC = Path(planted_bugs.__file__).parents[2] / "windtunnel/scenarios/soc/scenarios"
 BUGS = ("never_escalates", "retry_without_key", "timeout_approves", "unverified_write")
 
 
@@ -76,9 +78,12 @@ PLANTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def soc_core() -> dict[str, LoadedScenario]:
-    return {item.scenario.id: item for item in load_suite([SOC_CORE])}
+@functools.cache
+def scenario(name: str) -> LoadedScenario:
+    """Scenario ``name`` of soc-core (the suite includes every file of its folder)."""
+    [loaded] = load_file(SOC / f"{name.removeprefix('soc-')}.yaml")
+    assert loaded.scenario.id == name
+    return loaded
 
 
 def failures(run: ScenarioRun) -> frozenset[str]:
@@ -100,9 +105,9 @@ def test_correct_is_the_soc_workflow() -> None:
 
 
 @pytest.mark.parametrize("bug", BUGS)
-def test_bug_shows_under_its_faults(bug: str, soc_core: dict[str, LoadedScenario]) -> None:
+def test_bug_shows_under_its_faults(bug: str) -> None:
     case = PLANTED[bug]
-    faulty = overlay(soc_core[case.scenario], case.faults, plan="planted")
+    faulty = overlay(scenario(case.scenario), case.faults, plan="planted")
     # Named as the fuzzer and its regression files name them.
     buggy = run_scenario(faulty, seed=case.seed, play=case.play, workflow=f"tests.evals.planted_bugs:{bug}")
     right = run_scenario(faulty, seed=case.seed, play=case.play, workflow="tests.evals.planted_bugs:correct")
@@ -111,9 +116,26 @@ def test_bug_shows_under_its_faults(bug: str, soc_core: dict[str, LoadedScenario
 
 
 @pytest.mark.parametrize("bug", BUGS)
-def test_bug_hidden_without_faults(bug: str, soc_core: dict[str, LoadedScenario]) -> None:
+def test_bug_hidden_without_faults(bug: str) -> None:
     case = PLANTED[bug]
-    plain = soc_core[case.scenario]
+    plain = scenario(case.scenario)
     buggy = run_scenario(plain, seed=case.seed, play=case.play, workflow=getattr(planted_bugs, bug))
     right = run_scenario(plain, seed=case.seed, play=case.play, workflow=planted_bugs.correct)
     assert (failures(buggy), failures(right)) == (frozenset(), frozenset())
+
+
+@pytest.mark.parametrize("bug", BUGS)
+def test_bug_shows_on_every_seed_without_model_noise(bug: str) -> None:
+    # Played without model noise, the plan shows the bug on every seed, and only the bug.
+    case = PLANTED[bug]
+    plain = scenario(case.scenario)
+    faulty = overlay(plain, case.faults, plan="planted")
+    found = {
+        (
+            failures(run_scenario(faulty, seed=seed, models=oracle(), workflow=getattr(planted_bugs, bug))),
+            failures(run_scenario(faulty, seed=seed, models=oracle(), workflow=planted_bugs.correct)),
+            failures(run_scenario(plain, seed=seed, models=oracle(), workflow=getattr(planted_bugs, bug))),
+        )
+        for seed in range(10)
+    }
+    assert found == {(case.fails, frozenset(), frozenset())}
