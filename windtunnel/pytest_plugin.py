@@ -226,9 +226,9 @@ class ScenarioItem(pytest.Item):
         from windtunnel.evals import cell_seed
         from windtunnel.scenarios import run_scenario
 
-        scenario_id = self.loaded.scenario.id
-        for index in range(self.config.stash[_SETTINGS].seeds):
-            seed = cell_seed(0, scenario_id, index)
+        scenario_id, pinned = self.loaded.scenario.id, self.loaded.scenario.seed
+        for index in range(1 if pinned is not None else self.config.stash[_SETTINGS].seeds):
+            seed = cell_seed(0, scenario_id, index) if pinned is None else pinned
             try:
                 run = run_scenario(self.loaded, seed=seed, play=self.play)
             except Exception as exc:

@@ -64,8 +64,11 @@ app.add_typer(scenario_app, name="scenario")
 def scenario_run(
     path: Annotated[Path, typer.Argument(help="A scenario file (the first scenario in it, or --id).")],
     seed: Annotated[
-        int, typer.Option(min=0, help="The seed: the case's details, the tiers, the faults.")
-    ] = 0,
+        int | None,
+        typer.Option(
+            min=0, help="The seed: the case's details, the tiers, the faults. Default: the file's, or 0."
+        ),
+    ] = None,
     tier: Annotated[
         str, typer.Option(help="small, mid, large, or a ladder: ladder:small@0.85,mid@0.6,large")
     ] = "small",
@@ -77,9 +80,12 @@ def scenario_run(
         bool, typer.Option(help="Route the models through the real SDK and the fake Messages API.")
     ] = False,
 ) -> None:
-    """Run one scenario in simulation; print its trace summary and its graded verdict.
+    """Run one scenario in simulation; print its trace summary, its graded verdict and
+    any broken invariant.
 
-    Exit 0 when the run is correct, 1 when it is not, 2 when it could not be run."""
+    Exit 0 when the run is correct and broke no invariant, 1 when not, 2 when it could
+    not be run."""
+    from windtunnel.evals.invariants import check_all
     from windtunnel.scenarios import load_file, run_scenario
     from windtunnel.scenarios.problems import ScenarioError
 
@@ -93,6 +99,7 @@ def scenario_run(
     if not chosen:
         ids = ", ".join(s.scenario.id for s in scenarios)
         raise fail(f"no scenario --id {scenario_id!r} in {str(path)!r}; it holds: {ids}")
+    seed = seed if seed is not None else chosen[0].scenario.seed or 0
     try:
         outcome = run_scenario(chosen[0], seed=seed, play=tier, workflow=workflow, via_api=via_api)
     except WindtunnelError as exc:
@@ -102,7 +109,10 @@ def scenario_run(
     if fired:
         typer.echo("    faults fired: " + ", ".join(f"{k} x{v}" for k, v in fired.items()))
     typer.echo(str(outcome.verdict))
+    broken = check_all(outcome.trace.events, outcome.workflow)
+    for violation in broken:
+        typer.echo(f"  BROKEN {violation.check} (event {violation.seq}): {violation.message}")
     typer.echo(
         f"    replay: windtunnel scenario run {path} --id {outcome.scenario.id} --seed {seed} --tier {tier}"
     )
-    raise typer.Exit(code=0 if outcome.verdict.correct else 1)
+    raise typer.Exit(code=0 if outcome.verdict.correct and not broken else 1)

@@ -177,8 +177,10 @@ class Experiment(BaseModel):
         cells: list[Cell] = []
         for index in range(self.seeds):
             for loaded in suite:
-                scenario_id = loaded.scenario.id
-                seed = cell_seed(self.seed, scenario_id, index)
+                scenario_id, pinned = loaded.scenario.id, loaded.scenario.seed
+                if pinned is not None and index > 0:
+                    continue  # a pinned scenario (a fuzz regression) runs once, on its own seed
+                seed = cell_seed(self.seed, scenario_id, index) if pinned is None else pinned
                 cells.extend(
                     Cell(scenario=scenario_id, seed_index=index, seed=seed, config=config.name, plan=plan)
                     for plan in plans

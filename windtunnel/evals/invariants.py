@@ -97,9 +97,16 @@ def trace_complete(events: Iterable[Event]) -> list[Violation]:
 
 def legal_transitions_only(events: Iterable[Event], workflow: Workflow) -> list[Violation]:
     """Every transition is allowed by ``workflow``: a handler's choice is in the
-    transition table, a policy's route is a declared route, and every state entered
-    is the one the previous transition led to."""
-    routes = {workflow.on_refused.route_to, workflow.on_error.route_to, workflow.on_budget} - {None}
+    transition table, a policy's route is a declared route (a policy's, the budget's,
+    or where forced escalations go) or in the table, and every state entered is the
+    one the previous transition led to."""
+    declared = (
+        workflow.on_refused.route_to,
+        workflow.on_error.route_to,
+        workflow.on_budget,
+        workflow.escalate_to,
+    )
+    routes = set(declared) - {None}
     found: list[Violation] = []
     for run_id, run_events in _by_run(events).items():
         current: str | None = workflow.initial
@@ -123,7 +130,7 @@ def _check_step(event: Event, current: str | None, workflow: Workflow, routes: s
         allowed: Sequence[str] = workflow.transitions.get(event.state or "", ())
         if event.reason is None and event.target not in allowed:
             return f"handler moved {event.state!r} -> {event.target!r}; allowed: {sorted(allowed)}"
-        if event.reason is not None and event.target not in routes:
+        if event.reason is not None and event.target not in routes and event.target not in allowed:
             return f"policy moved {event.state!r} -> {event.target!r}, which is not a declared route"
     if event.kind == "run_finished" and event.status == "completed" and event.state not in workflow.terminal:
         return f"completed in {event.state!r}, which is not terminal"

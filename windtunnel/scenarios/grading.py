@@ -83,12 +83,16 @@ def grade(domain: Domain, case: Case, result: RunResult, *, fired: Sequence[Fire
     truth = case.truth
     on_tools = [fault for fault in fired if fault.target.startswith("tool:")]
     impossible = _impossible(domain, case, run, on_tools)
-    lost = _evidence_lost(truth, run, on_tools)
+    on_models = [fault for fault in fired if fault.target.startswith("tier:")]
+    undecided = _decision_lost(run, on_models)
+    lost = _evidence_lost(truth, run, on_tools) + undecided
     stated = _checks(domain, case, truth, result, run)
     if not impossible and all(check.passed for check in stated):
         return Verdict(checks=stated, correct=True, escalated=run.escalated, needs_human=truth.needs_human)
     if impossible or lost:
         stopped = [action for action, _ in impossible]  # ActionRefs hold dicts: compared, not hashed
+        if undecided:  # the agent never decided to act: what it never tried, a human decides instead
+            stopped += [action for action in truth.required_actions if not _tried(action, run)]
         possible = [a for a in truth.required_actions if a not in stopped]
         alternative = truth.model_copy(
             update={
@@ -129,7 +133,8 @@ class _Run:
         writes: list[tuple[str, Any]] = []
         escalated = False
         for event in events:
-            if event.kind == "state_entered" and event.state in domain.escalation_states:
+            # A resumed run may enter its escalation state in a life whose events died with it.
+            if event.kind in ("state_entered", "run_resumed") and event.state in domain.escalation_states:
                 escalated = True
             elif event.kind == "tool_called":
                 calls.setdefault(event.tool, []).append(event)
@@ -240,10 +245,14 @@ def _impossible(
         return []
     found = []
     for action in case.truth.required_actions:
-        tried = any(_same(call.input, action.args) for call in run.calls.get(action.tool, ()))
-        if tried and not domain.in_effect(case.world, action):
+        if _tried(action, run) and not domain.in_effect(case.world, action):
             found.append((action, list(faults)))
     return found
+
+
+def _tried(action: ActionRef, run: _Run) -> bool:
+    """Whether the run called ``action``'s tool with its arguments."""
+    return any(_same(call.input, action.args) for call in run.calls.get(action.tool, ()))
 
 
 def _evidence_lost(
@@ -257,3 +266,16 @@ def _evidence_lost(
         if hit and not answered:
             lost.append((tool, hit))
     return lost
+
+
+def _decision_lost(run: _Run, faults: Sequence[FiredFault]) -> list[tuple[str, list[FiredFault]]]:
+    """States whose agent could not decide — it gave up, or a model call failed for
+    good — under faults that hit the models: a human deciding instead is then right."""
+    if not faults:
+        return []
+    lost = [
+        event.state
+        for event in run.events
+        if (event.kind == "agent_nudged" and event.gave_up) or (event.kind == "model_called" and event.error)
+    ]
+    return [(state, list(faults)) for state in dict.fromkeys(lost)]

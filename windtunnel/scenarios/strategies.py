@@ -29,25 +29,27 @@ from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
-from windtunnel.simulators import DEFAULT_TIERS, Fault, FaultPlan, Sim, Trigger, fault_kinds
+from windtunnel.simulators import Fault, FaultPlan, Trigger, fault_kinds
 
 from .domain import Domain, load_domain
-from .loader import LoadedScenario, load_suite, resolve
+from .fault_space import PARAMETERS, Param, family_targets, generable, targets_of
+from .loader import LoadedScenario, load_suite
 
 LoadedScenario = LoadedScenario  # re-exported for annotations in tests that use these strategies
 
 __all__ = ["fault_plans", "faults", "scenarios", "seeds", "targets_of", "triggers"]
 
-# The parameters a kind may take, and how to draw each; a kind with a required
-# parameter not listed here is left out of generation.
-_PARAMETERS: dict[str, st.SearchStrategy[object]] = {
-    "seconds": st.floats(0.5, 3600.0, allow_nan=False),
-    "message": st.sampled_from(["connection reset", "HTTP 503", "simulated failure"]),
-    "fraction": st.floats(0.0, 1.0, allow_nan=False),
-    "at_transition": st.integers(1, 8),
-    "retry_after": st.one_of(st.none(), st.floats(0.0, 60.0, allow_nan=False)),
-}
-_COMMON = {"id", "kind", "target", "trigger"}
+
+def _drawn(param: Param) -> st.SearchStrategy[object]:
+    """How Hypothesis draws a parameter of :data:`~.fault_space.PARAMETERS`."""
+    drawn: st.SearchStrategy[object]
+    if param.choices:
+        drawn = st.sampled_from(param.choices)
+    elif param.integer:
+        drawn = st.integers(int(param.low), int(param.high))
+    else:
+        drawn = st.floats(param.low, param.high, allow_nan=False)
+    return st.one_of(st.none(), drawn) if param.optional else drawn
 
 
 def seeds() -> st.SearchStrategy[int]:
@@ -66,25 +68,6 @@ def triggers() -> st.SearchStrategy[Trigger]:
     )
 
 
-def _family_targets(kind: str, targets: Sequence[str], writes: Sequence[str] | None) -> list[str]:
-    family = fault_kinds()[kind].model.family
-    if family == "write" and writes is not None:
-        return [t for t in targets if t in writes]
-    if family in ("tool", "write"):
-        return [t for t in targets if t.startswith("tool:")]
-    if family in ("tier", "api"):
-        return [t for t in targets if t.startswith("tier:")]
-    return [t for t in targets if t == ("humans" if family == "humans" else "run")]
-
-
-def _generable(kind: str) -> bool:
-    model = fault_kinds()[kind].model
-    return all(
-        not info.is_required() or name in _COMMON or name in _PARAMETERS
-        for name, info in model.model_fields.items()
-    )
-
-
 @st.composite
 def faults(
     draw: st.DrawFn,
@@ -97,7 +80,7 @@ def faults(
     """One fault of ``kind`` aimed at one of ``targets`` its kind can hit (e.g.
     ``"tool:block_ip"``, ``"tier:small"``, ``"humans"``, ``"run"``); write faults at
     ``writes`` (the write tools' targets), when given."""
-    aimed = _family_targets(kind, targets, writes)
+    aimed = family_targets(kind, targets, writes)
     if not aimed:
         raise ValueError(f"no target for kind={kind!r} among {list(targets)}")
     model = fault_kinds()[kind].model
@@ -108,8 +91,8 @@ def faults(
         "trigger": draw(triggers()),
     }
     for name, info in model.model_fields.items():
-        if name in _PARAMETERS and (info.is_required() or draw(st.booleans())):
-            fields[name] = draw(_PARAMETERS[name])
+        if name in PARAMETERS and (info.is_required() or draw(st.booleans())):
+            fields[name] = draw(_drawn(PARAMETERS[name]))
     return Fault(**fields)
 
 
@@ -126,7 +109,7 @@ def fault_plans(
     registered ones by default) is switched on, and up to ``max_faults`` faults of
     those kinds are aimed at ``targets`` they can hit. Often empty."""
     usable = sorted(
-        k for k in (kinds or fault_kinds()) if _generable(k) and _family_targets(k, targets, writes)
+        k for k in (kinds or fault_kinds()) if generable(k) and family_targets(k, targets, writes)
     )
     if not usable:
         return FaultPlan()
@@ -139,20 +122,6 @@ def fault_plans(
         draw(faults(kind, targets=targets, writes=writes, fault_id=f"f{i}")) for i, kind in enumerate(chosen)
     ]
     return FaultPlan(faults=made)
-
-
-def targets_of(scenario: LoadedScenario) -> tuple[list[str], list[str]]:
-    """What faults can hit in a scenario — its domain's tools, the default tiers,
-    humans, the run — and which of those are write tools."""
-    case = resolve(scenario.scenario, scenario.domain, seed=0)
-    tools = scenario.domain.tools(case.world, Sim(seed=0))
-    targets = [
-        *(f"tool:{tool.name}" for tool in tools),
-        *(f"tier:{name}" for name in DEFAULT_TIERS),
-        *scenario.domain.humans,
-        "run",
-    ]
-    return targets, [f"tool:{tool.name}" for tool in tools if tool.action is not None]
 
 
 @st.composite

@@ -61,6 +61,8 @@ class FaultCounts:
     """Opportunities its trigger fired on (it then acts, unless a fault around it ends the call first)."""
     not_applicable: str | None
     """Why its kind cannot act where it is aimed, or None: then it never fires."""
+    fired_on: tuple[int, ...] = ()
+    """The opportunities it fired on (1 = its target's first call), in order."""
 
 
 class FaultInjector:
@@ -81,7 +83,7 @@ class FaultInjector:
         self.plan = plan
         self.seed = seed
         self._opportunities: dict[str, int] = {}
-        self._fired: dict[str, int] = {}
+        self._fired: dict[str, list[int]] = {}
         self._seen: set[str] = set()
         self._transitions: dict[str, int] = {}
         self.log: list[tuple[str, str, str]] = []
@@ -100,7 +102,7 @@ class FaultInjector:
         """Count one opportunity for ``fault``; True when its trigger fires on it."""
         count = self._opportunities[fault.id] = self._opportunities.get(fault.id, 0) + 1
         trigger = fault.trigger
-        if trigger.times is not None and self._fired.get(fault.id, 0) >= trigger.times:
+        if trigger.times is not None and len(self._fired.get(fault.id, ())) >= trigger.times:
             return False
         if trigger.nth is not None and count != trigger.nth:
             return False
@@ -112,7 +114,7 @@ class FaultInjector:
             return False
         if trigger.probability is not None and self._uniform(fault, count) >= trigger.probability:
             return False
-        self._fired[fault.id] = self._fired.get(fault.id, 0) + 1
+        self._fired.setdefault(fault.id, []).append(count)
         return True
 
     def _hit(self, fault: Fault) -> Hit:
@@ -142,8 +144,9 @@ class FaultInjector:
         return {
             fault.id: FaultCounts(
                 opportunities=self._opportunities.get(fault.id, 0),
-                fired=self._fired.get(fault.id, 0),
+                fired=len(self._fired.get(fault.id, ())),
                 not_applicable=why.get(fault.id),
+                fired_on=tuple(self._fired.get(fault.id, ())),
             )
             for fault in self.plan.faults
         }
