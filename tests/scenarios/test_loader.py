@@ -65,8 +65,8 @@ def test_a_valid_file_loads_and_varies_with_the_seed(tmp_path: Path) -> None:
 
 BROKEN = [
     ("unknown top-level key", VALID.replace("tags:", "tagz:"), 4, "tagz",
-     "unknown key; did you mean 'tags'? (valid keys: budget, description, domain, faults, id, input, tags, "
-     "truth, vary, workflow, world)"),
+     "unknown key; did you mean 'tags'? (valid keys: budget, description, domain, faults, id, input, seed, "
+     "tags, truth, vary, workflow, world)"),
     ("missing truth field", VALID.replace("  needs_human: false\n", ""), 15, "truth.needs_human",
      "required, missing"),
     ("wrong type", VALID.replace("needs_human: false", "needs_human: maybe"), 16, "truth.needs_human",

@@ -141,6 +141,14 @@ class Scenario(BaseModel):
         description="The fault plan: each fault with id, kind, target, trigger, parameters.",
     )
     budget: Budget | None = Field(None, description="Limits on the run; the domain's default otherwise.")
+    seed: int | None = Field(
+        None,
+        ge=0,
+        description=(
+            "Run on this simulation seed only (a regression the fuzzer found): 'scenario run' uses it "
+            "unless given --seed; an experiment runs the scenario once per config, on this seed."
+        ),
+    )
 
     @field_validator("faults")
     @classmethod
