@@ -95,7 +95,8 @@ class CrashingStore(SqliteStore):
 class Firewall:
     """A blocklist in memory — the outside world, which no crash rolls back — that
     counts its writes. ``lands_on`` makes an address's block land only on its n-th
-    application (0: never): a silent failure. With ``log``, every write is also
+    application (0: never): a silent failure; -n: never, and its n-th application
+    fails outright (an error, as a timeout would answer). With ``log``, every write is also
     appended to that file, and the blocklist is read from it: a world that other
     processes share."""
 
@@ -133,6 +134,8 @@ class Firewall:
         self._writes += 1
         if present and self.lands_on and ip in self.lands_on:
             self.tried[ip] = self.tried.get(ip, 0) + 1
+            if self.tried[ip] == -self.lands_on[ip]:
+                raise ConnectionError(f"firewall did not answer blocking {ip}")
             if self.tried[ip] != self.lands_on[ip]:
                 return  # said done, did nothing
         if self.log is not None:
@@ -167,6 +170,11 @@ SILENT: Plan = [
     [("unblock_ip", "a"), ("block_ip", "never")],  # never lands: compensated, escalated
 ]
 SILENT_LANDS_ON = {"flaky": 2, "never": 0}
+UNANSWERED: Plan = [
+    [("block_ip", "a"), ("block_ip", "lost")],  # never lands; its reapplication fails outright
+    [("unblock_ip", "a")],
+]
+UNANSWERED_LANDS_ON = {"lost": -2}
 
 
 def workflow(firewall: Firewall, plan: Plan) -> Workflow:

@@ -14,13 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from windtunnel.evals import trace_complete
+from windtunnel.evals import no_action_applied_twice, trace_complete, writes_verified_or_escalated
 
 from .crash_kit import (
     LARGE,
     SILENT,
     SILENT_LANDS_ON,
     SMALL,
+    UNANSWERED,
+    UNANSWERED_LANDS_ON,
     Outcomes,
     Plan,
     action_events,
@@ -111,6 +113,33 @@ def test_every_pair_of_kill_points_with_silent_failures(fast_dir: Path) -> None:
     (fast_dir / "sweep").mkdir()
     count, bad = sweep(fast_dir / "sweep", SILENT, SILENT_LANDS_ON)
     assert count > 300
+    assert bad == []
+
+
+def test_every_pair_of_kill_points_with_an_unanswered_reapplication(fast_dir: Path) -> None:
+    # A write that never shows and whose second application fails outright: the clean
+    # run applies, reapplies into the failure, undoes and escalates. A kill that loses
+    # the first application's answer makes the failing one the first attempt's again —
+    # a failed write, nothing to settle — so each pair is judged by the invariants.
+    clean = uninterrupted(fast_dir, UNANSWERED, UNANSWERED_LANDS_ON)
+    assert clean.final_state == "escalated"
+    assert ("block_ip", "ip:lost", "compensated", False) in clean.ledger
+    (fast_dir / "sweep").mkdir()
+    count, bad = 0, []
+    for first, second, crashed in pairs(fast_dir / "sweep", UNANSWERED, UNANSWERED_LANDS_ON):
+        count += 1
+        events = crashed.trace.events
+        broken = [
+            *trace_complete(events),
+            *writes_verified_or_escalated(events),
+            *no_action_applied_twice(events),
+        ]
+        lost = [status for _, resource, status, _ in crashed.ledger if resource == "ip:lost"]
+        ends = {"compensated": "escalated", "failed": "done"}.get(lost[0]) if len(lost) == 1 else None
+        if crashed.final_state != ends:
+            broken.append(f"ledger {lost} for ip:lost, ended in {crashed.final_state}")
+        bad.extend(f"kill at {first} then {second}: {problem}" for problem in broken)
+    assert count > 100
     assert bad == []
 
 

@@ -3,6 +3,7 @@ process with nothing applied twice and no event lost, and approvals that pause."
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from windtunnel.orchestrator import (
     Trace,
     Workflow,
     approval_gate,
+    await_review,
     decide,
     resume,
     run,
@@ -274,3 +276,75 @@ def test_a_run_is_not_resumed_twice_at_once(tmp_path: Path) -> None:
         third.claim(paused.run_id, incarnation=1)
     with pytest.raises(RunError, match="is owned by"):
         sim.run(resume(approval_workflow(), paused.run_id, env=sim, store=third))
+
+
+def reviewing(
+    answers: list[float | None], *, timeout: float = 100.0, crash_in: float | None = None
+) -> Workflow:
+    """One state that awaits a human review, answered after ``answers.pop(0)`` seconds
+    (None: never); with ``crash_in``, its life dies that many seconds into the state."""
+
+    async def review(ctx: StepContext) -> Outcome:
+        async def ask() -> str:
+            after = answers.pop(0)
+            if crash_in is not None:
+                await asyncio.sleep(crash_in)
+                raise SimulatedCrash("killed while the review waits")
+            await asyncio.sleep(1e9 if after is None else after)
+            return "answered"
+
+        try:
+            answer = await await_review(ctx, ask, timeout=timeout, proposal="contain?")
+        except TimeoutError:
+            answer = "no answer"
+        return Outcome(next="done", data={"answer": answer, "at": ctx.now()})
+
+    return Workflow(
+        states={"review": review}, transitions={"review": ["done"]}, initial="review", terminal=["done"]
+    )
+
+
+def test_a_review_deadline_outlives_a_crash() -> None:
+    """Killed 40 s into a 100 s review nobody answers: the next life waits 60 s, not 100."""
+    store, sim = SqliteStore(":memory:"), Sim(seed=0)
+    with pytest.raises(SimulatedCrash):
+        sim.run(run(reviewing([None], crash_in=40.0), env=sim, store=store, run_id="r"))
+    result = sim.run(resume(reviewing([None]), "r", env=sim, store=store))
+    assert (result.data["answer"], result.data["at"]) == ("no answer", 100.0)
+    [request] = [store.approval("r:review:1")]
+    assert request is not None
+    assert (request.deadline, request.decision) == (100.0, "timeout")
+    assert store.pending() == []
+
+
+def test_a_review_that_timed_out_before_a_crash_times_out_at_once() -> None:
+    """The crash the fuzzer found: the review timed out, the transition after it died."""
+    store, sim = SqliteStore(":memory:"), Sim(seed=0)
+    plan = FaultPlan(faults=[Fault(id="kill", kind="crash", target="run", at_transition=1)])
+    with pytest.raises(SimulatedCrash):
+        sim.run(
+            run(reviewing([None]), env=sim, store=store, run_id="r", trace=Trace(FaultInjector(plan, seed=0)))
+        )
+    asked: list[float | None] = [5.0]  # a human who would answer now is not asked
+    result = sim.run(resume(reviewing(asked), "r", env=sim, store=store))
+    assert (result.data["answer"], result.data["at"], asked) == ("no answer", 100.0, [5.0])
+
+
+def test_an_answer_lost_with_a_crash_is_asked_for_again_under_a_new_deadline() -> None:
+    store, sim = SqliteStore(":memory:"), Sim(seed=0)
+    plan = FaultPlan(faults=[Fault(id="kill", kind="crash", target="run", at_transition=1)])
+    with pytest.raises(SimulatedCrash):
+        sim.run(
+            run(reviewing([90.0]), env=sim, store=store, run_id="r", trace=Trace(FaultInjector(plan, seed=0)))
+        )
+    result = sim.run(resume(reviewing([90.0]), "r", env=sim, store=store))
+    assert (result.data["answer"], result.data["at"]) == ("answered", 180.0)
+    request = store.approval("r:review:1")
+    assert request is not None
+    assert (request.requested_at, request.deadline, request.decision) == (90.0, 190.0, "answered")
+
+
+def test_without_a_durable_store_a_review_is_a_plain_timeout() -> None:
+    sim = Sim(seed=0)
+    result = sim.run(run(reviewing([None]), env=sim))
+    assert (result.data["answer"], result.data["at"]) == ("no answer", 100.0)

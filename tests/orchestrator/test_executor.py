@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from windtunnel.evals import writes_verified_or_escalated
 from windtunnel.orchestrator import (
     ActionPolicy,
     ActionSpec,
@@ -143,6 +144,37 @@ def test_unverifiable_action_is_reapplied_compensated_then_escalated() -> None:
     [escalated] = result.trace.query(kind="escalated")
     assert (escalated.trigger, escalated.to) == ("verification_failed", "escalate")  # type: ignore[union-attr]
     assert [e.target for e in result.trace.query(kind="transition")] == ["escalate", "done"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("durable", [False, True], ids=["memory", "sqlite"])
+def test_a_reapplication_that_times_out_unseen_goes_on_to_undo_and_escalate(durable: bool) -> None:
+    """Applied, unseen under a stale read, applied again into a timeout, still unseen:
+    the reapplication's failed read-back is the action's verification failing again,
+    so the policy goes on (undo, escalate) rather than record the write as failed and
+    leave its first application unsettled (a fuzzer's find)."""
+    w, sim = world(), Sim(seed=0)
+    faults = [
+        Fault(id="stale", kind="stale_read", target="tool:block_ip", seconds=3600),
+        Fault(id="slow", kind="latency_spike", target="tool:block_ip", trigger={"nth": 2}, seconds=60),
+    ]
+    injector = FaultInjector(FaultPlan(faults=faults), seed=sim.seed)
+    tools = injector.tools(soc_tools(w, rng=sim.rng), world=w)
+    store = SqliteStore(":memory:") if durable else MemoryStore()
+    result = sim.run(run(workflow(acting(tools, ("block_ip", {"ip": IP}))), env=sim, store=store))
+    assert kinds(result, *CUT, "action_applied") == [
+        "action_applied",
+        "verification_failed",
+        "action_unknown",
+        "verification_failed",
+        "action_compensated",
+        "escalated",
+    ]
+    assert [e.action for e in result.trace.query(kind="verification_failed")] == ["reapply", "compensate"]  # type: ignore[union-attr]
+    [escalated] = result.trace.query(kind="escalated")
+    assert (escalated.trigger, escalated.to) == ("verification_failed", "escalate")  # type: ignore[union-attr]
+    assert [(e.status, e.attempt) for e in store.ledger] == [("compensated", 2)]
+    assert writes_verified_or_escalated(result.trace.events) == []
+    assert w.blocklist == set()
 
 
 def test_high_impact_action_escalates_unless_approved() -> None:

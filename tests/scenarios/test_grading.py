@@ -4,9 +4,13 @@ kind stopped the write, and a forbidden action applied and undone is still wrong
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
+from windtunnel.orchestrator import ActionPolicy, Workflow
 from windtunnel.scenarios import LoadedScenario, load_file, run_scenario
-from windtunnel.scenarios.oracle import oracle
+from windtunnel.scenarios.domain import Kit
+from windtunnel.scenarios.oracle import OracleModel, oracle
+from windtunnel.scenarios.soc.workflow import soc_workflow
 from windtunnel.simulators import Fault
 
 SOC = "windtunnel/scenarios/soc/scenarios"
@@ -55,3 +59,50 @@ def test_a_forbidden_action_applied_then_undone_is_still_wrong() -> None:
     failed = {check.name: check.reason for check in outcome.verdict.failed}
     assert "forbidden_actions" in failed
     assert failed["forbidden_actions"].startswith("applied or in effect: block_ip(")
+
+
+def without_undo(kit: Kit) -> Workflow:
+    """The SOC workflow with a policy that escalates an unverified write without undoing it."""
+    workflow = soc_workflow(kit)
+    workflow.actions = ActionPolicy(compensate=False)
+    return workflow
+
+
+def test_a_write_that_could_not_be_verified_makes_escalation_right() -> None:
+    """A stale read hides the block for an hour: it never verifies, the run escalates
+    and, with no undo, leaves it in effect. It cannot be graded impossible (it is in
+    effect), yet escalating is right: nobody could see that it landed."""
+    stale = Fault(id="stale-fw", kind="stale_read", target="tool:block_ip", seconds=3600)
+    scenario = with_faults("login-block-stale-for-an-hour.yaml", stale)
+    outcome = run_scenario(scenario, seed=1, models=oracle(), workflow=without_undo)
+    assert outcome.trace.query(kind="action_verified") == []
+    assert outcome.trace.query(kind="action_compensated") == []
+    assert outcome.result.final_state == "escalated"
+    assert outcome.verdict.correct, outcome.verdict
+    assert outcome.verdict.decided_by == ("stale-fw",)
+
+
+@dataclasses.dataclass
+class EscalatesInvestigations:
+    """A playbook whose investigation escalates, whatever the evidence."""
+
+    playbook: Any
+
+    def calls(self, state: str) -> Any:
+        return self.playbook.calls(state)
+
+    def right_choice(self, state: str, allowed: Any) -> str:
+        return "escalate" if state == "investigate" else str(self.playbook.right_choice(state, allowed))
+
+
+def test_an_unfaulted_escalation_of_a_case_that_needs_no_human_is_still_wrong() -> None:
+    """Not vacuous: with no fault to excuse it, escalating a block nobody tried is wrong."""
+    outcome = run_scenario(
+        with_faults("login-block-stale-for-an-hour.yaml"),
+        seed=1,
+        models=lambda state, playbook: OracleModel(EscalatesInvestigations(playbook)),
+        workflow=without_undo,
+    )
+    assert outcome.result.final_state == "escalated"
+    assert not outcome.verdict.correct
+    assert outcome.verdict.decided_by == ()

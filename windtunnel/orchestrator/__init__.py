@@ -9,7 +9,7 @@ time comes from the running event loop, randomness and ids from a ``Runtime``.
 from .actions import ActionPolicy, ActionSpec, Impact, action_key
 from .agent import DEFAULT_PRICES, LLMAgent, render_context, submit_spec
 from .anthropic_model import AnthropicModel
-from .approvals import Decision, approval_gate, decide
+from .approvals import Decision, approval_gate, await_review, decide
 from .budget import Budget
 from .checkpoint import Approval, Checkpoint, CheckpointStatus, CheckpointStore, Grant, RunInfo, json_problem
 from .context import StepContext, current_step
@@ -229,6 +229,7 @@ __all__ = [
     "action_key",
     "active_runs",
     "approval_gate",
+    "await_review",
     "block_from_api",
     "block_to_api",
     "call_tool",

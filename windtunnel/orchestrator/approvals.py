@@ -6,22 +6,29 @@ with status ``paused``, so the caller may exit. A decision (:func:`decide`) is
 recorded in the same store; :func:`~windtunnel.orchestrator.resume` then runs the
 approval state again, which finds the decision and moves on. A request still
 undecided at its deadline follows the declared fail-safe (``on_timeout``).
+
+A step that waits for a human in-process instead (a simulated reviewer, a chat
+reply) uses :func:`await_review`: in a durable run its request and deadline are on
+record too, so that a life resumed after a crash waits only until the deadline the
+first life set, not for a new one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, TypeVar
 
 from .checkpoint import Approval, CheckpointStore, Grant
 from .context import StepContext
 from .errors import RunError, RunPaused
 from .workflow import Handler, Outcome
 
-__all__ = ["Decision", "approval_gate", "decide"]
+__all__ = ["Decision", "approval_gate", "await_review", "decide"]
 
 Decision: TypeAlias = Literal["approve", "reject", "modify"]
+T = TypeVar("T")
 
 
 def approval_gate(
@@ -129,6 +136,51 @@ def approval_gate(
         )
 
     return gate
+
+
+async def await_review(
+    ctx: StepContext, ask: Callable[[], Awaitable[T]], *, timeout: float, proposal: str
+) -> T:
+    """Await a human's answer, ``ask()``, until ``timeout`` simulated seconds after the
+    step first asked — in whichever life of the run that was.
+
+    In a durable run the request is an :class:`Approval` (id ``run:state:step``, as
+    :func:`approval_gate`'s) with its deadline, closed ``answered`` or ``timeout``: a
+    life resumed after a crash waits only for what remains of the deadline, and one
+    that finds the request timed out times out at once. An answer lost with a crash
+    is asked for again, under a new deadline. Without a durable store, it is
+    ``asyncio.timeout(timeout)`` around ``ask()``.
+
+    Raises:
+        TimeoutError: nobody answered by the deadline.
+    """
+    store = ctx.store
+    if not isinstance(store, CheckpointStore):
+        async with asyncio.timeout(timeout):
+            return await ask()
+    approval_id = f"{ctx.run_id}:{ctx.state}:{ctx.step}"
+    request = store.approval(approval_id)
+    now = ctx.now()
+    if request is None or request.decision not in (None, "timeout"):
+        request = Approval(
+            id=approval_id,
+            run_id=ctx.run_id,
+            state=ctx.state,
+            proposal=proposal,
+            requested_at=now,
+            deadline=now + timeout,
+        )
+        store.put_approval(request)
+    try:
+        if request.decision == "timeout" or now >= request.deadline:
+            raise TimeoutError
+        async with asyncio.timeout_at(request.deadline):
+            answer = await ask()
+    except TimeoutError:
+        store.put_approval(replace(request, decision="timeout", decided_at=ctx.now()), if_pending=True)
+        raise
+    store.put_approval(replace(request, decision="answered", decided_at=ctx.now()), if_pending=True)
+    return answer
 
 
 def _recorded(ctx: StepContext, kind: str, approval_id: str) -> bool:

@@ -95,7 +95,8 @@ class Approval:
     grants: tuple[Grant, ...] = ()
     """What an approval of this request authorizes."""
     decision: str | None = None
-    """approve, reject, modify; timeout once the fail-safe was taken; None while pending."""
+    """approve, reject, modify; timeout once the fail-safe was taken; answered for a
+    review awaited in-process (``await_review``); None while pending."""
     by: str | None = None
     decided_at: float | None = None
     note: str = ""

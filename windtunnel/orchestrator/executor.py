@@ -12,7 +12,10 @@
    stale owner, which so stops before touching the world — then apply it (under
    the tool's timeout, retries and circuit breaker) and record the outcome.
 5. Verify by reading back, with back-off for stale reads. When verification fails:
-   apply again, then compensate, then escalate — as the policy says.
+   apply again, then compensate, then escalate — as the policy says. An application
+   again that answers an error, and that reading back does not find, is the
+   verification failing again: the policy goes on (a first application that does
+   so failed: the model is told).
 
 Every step is on record before the next one starts, with the action's events so
 far. A life that finds an action ``pending`` or ``compensating`` does not know
@@ -310,7 +313,7 @@ class _Action:
 
     async def drive(self, phase: _Phase) -> ToolResultBlock:
         """Apply, verify, reapply, compensate: each step on record before the next."""
-        ctx, spec, policy, common = self.ctx, self.spec, self.policy, self.common
+        ctx, spec, common = self.ctx, self.spec, self.common
         while True:
             if phase == "apply":
                 # On record before the world is touched: a stale owner stops here.
@@ -325,8 +328,13 @@ class _Action:
                     if reads:
                         self.landed(reads, "the tool answered an error, but the change is there")
                         return self.result()
-                    self.record("failed")
-                    return result
+                    if self.attempt == 1:
+                        self.record("failed")
+                        return result
+                    # A re-application: the action was applied before and never
+                    # verified; not showing now is its verification failing again.
+                    phase = self.unverified()
+                    continue
                 ctx._record(
                     "action_applied", **common, intent=spec.intent, noop=False, from_ledger=False,
                     attempt=self.attempt,
@@ -339,28 +347,37 @@ class _Action:
                     ctx._record("action_verified", **common, attempts=attempts)
                     self.record("applied", verified=True)
                     return self.result()
-                then: VerificationStep
-                if self.attempt <= policy.reapply:
-                    then = "reapply"
-                elif policy.compensate and spec.compensate is not None:
-                    then = "compensate"
-                else:
-                    then = "escalate"
-                ctx._record("verification_failed", **common, attempts=policy.verify_attempts, action=then)
-                if then == "escalate":
-                    self.record("unverified")
-                    raise self.escalation(undone=None)
-                if then == "reapply":
-                    self.attempt += 1
-                    phase = "apply"
-                else:
-                    phase = "compensate"
+                phase = self.unverified()
             else:
                 self.record("compensating")
                 ok = await _compensate(spec, self.args)
                 ctx._record("action_compensated", **common, ok=ok)
                 self.record("compensated" if ok else "undo_failed")
                 raise self.escalation(undone=ok)
+
+    def unverified(self) -> _Phase:
+        """Record that the action's read-back failed, and what the policy does next:
+        apply again, or undo; escalate at once when it does neither.
+
+        Raises:
+            EscalationRequired: when the policy neither applies again nor undoes.
+        """
+        spec, policy = self.spec, self.policy
+        then: VerificationStep
+        if self.attempt <= policy.reapply:
+            then = "reapply"
+        elif policy.compensate and spec.compensate is not None:
+            then = "compensate"
+        else:
+            then = "escalate"
+        self.ctx._record("verification_failed", **self.common, attempts=policy.verify_attempts, action=then)
+        if then == "escalate":
+            self.record("unverified")
+            raise self.escalation(undone=None)
+        if then == "reapply":
+            self.attempt += 1
+            return "apply"
+        return "compensate"
 
     async def read_back(self) -> int:
         """Read back until the action shows; the number of reads it took, or 0."""

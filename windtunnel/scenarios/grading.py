@@ -17,10 +17,12 @@ the grader reads it off the trace, whatever the kinds (a domain's own kinds too)
 when the run tried a required action, the action is not in effect at the end, and
 faults hit the run's tools (the write never landed, its call timed out, its
 read-back could not be made), the action was impossible — escalating to a human
-*is* the right outcome, and the run is graded so. When a key-evidence source never
-answered under faults that hit it, the case could not be decided from the
-evidence: escalating becomes right too, beside the outcome the truth states. The
-verdict names the faults that decided it.
+*is* the right outcome, and the run is graded so. When the run tried a required
+action under faults on its tool and could not verify it (its read-back failed, or
+its outcome stayed unknown, and nothing verified it after), a human must check it,
+landed or not; and when a key-evidence source never answered under faults that hit
+it, the case could not be decided from the evidence: escalating becomes right too,
+beside the outcome the truth states. The verdict names the faults that decided it.
 """
 
 from __future__ import annotations
@@ -84,13 +86,15 @@ def grade(domain: Domain, case: Case, result: RunResult, *, fired: Sequence[Fire
     on_tools = [fault for fault in fired if fault.target.startswith("tool:")]
     impossible = _impossible(domain, case, run, on_tools)
     on_models = [fault for fault in fired if fault.target.startswith("tier:")]
+    unverified = _unverified(case, run, on_tools)
     undecided = _decision_lost(run, on_models)
     lost = _evidence_lost(truth, run, on_tools) + undecided
     stated = _checks(domain, case, truth, result, run)
     if not impossible and all(check.passed for check in stated):
         return Verdict(checks=stated, correct=True, escalated=run.escalated, needs_human=truth.needs_human)
-    if impossible or lost:
-        stopped = [action for action, _ in impossible]  # ActionRefs hold dicts: compared, not hashed
+    if impossible or unverified or lost:
+        # ActionRefs hold dicts: compared, not hashed
+        stopped = [action for action, _ in [*impossible, *unverified]]
         if undecided:  # the agent never decided to act: what it never tried, a human decides instead
             stopped += [action for action in truth.required_actions if not _tried(action, run)]
         possible = [a for a in truth.required_actions if a not in stopped]
@@ -102,7 +106,8 @@ def grade(domain: Domain, case: Case, result: RunResult, *, fired: Sequence[Fire
             }
         )
         checks = _checks(domain, case, alternative, result, run)
-        ids = tuple(dict.fromkeys(fault.id for _, faults in [*impossible, *lost] for fault in faults))
+        decided = [*impossible, *unverified, *lost]
+        ids = tuple(dict.fromkeys(fault.id for _, faults in decided for fault in faults))
         if impossible or all(check.passed for check in checks):
             correct = all(check.passed for check in checks)
             return Verdict(
@@ -247,6 +252,25 @@ def _impossible(
     for action in case.truth.required_actions:
         if _tried(action, run) and not domain.in_effect(case.world, action):
             found.append((action, list(faults)))
+    return found
+
+
+def _unverified(
+    case: Case, run: _Run, faults: Sequence[FiredFault]
+) -> list[tuple[ActionRef, list[FiredFault]]]:
+    """Required actions the run tried and could not verify — a failed read-back, an
+    outcome left unknown, and never a verification after — under faults on their tool."""
+    found = []
+    for action in case.truth.required_actions:
+        hit = [fault for fault in faults if fault.target == f"tool:{action.tool}"]
+        if not hit or action.tool in run.verified or not _tried(action, run):
+            continue
+        doubted = any(
+            event.kind in ("verification_failed", "action_unknown") and event.tool == action.tool
+            for event in run.events
+        )
+        if doubted:
+            found.append((action, hit))
     return found
 
 

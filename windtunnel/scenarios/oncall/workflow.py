@@ -28,6 +28,7 @@ from windtunnel.orchestrator import (
     StepContext,
     ToolUseBlock,
     Workflow,
+    await_review,
     call_tool,
 )
 from windtunnel.scenarios.domain import Kit
@@ -149,8 +150,10 @@ def oncall_workflow(kit: Kit) -> Workflow:
         right = MITIGATIONS.get(truth.verdict or "", "wait")
         review = Review(proposal=proposal if proposal in OPTIONS else "wait", options=OPTIONS, right=right)
         try:
-            async with asyncio.timeout(_REVIEW_TIMEOUT):
-                decision = await kit.human.review(review)
+            # The deadline outlives a crash: a resumed run waits only for what remains.
+            decision = await await_review(
+                ctx, lambda: kit.human.review(review), timeout=_REVIEW_TIMEOUT, proposal=summary
+            )
         except TimeoutError:
             # Fail-safe: nobody answered, so change nothing more and leave the incident open.
             data = {"paged": paged, "human": "no answer", "fail_safe": "no action"}

@@ -17,7 +17,16 @@ from __future__ import annotations
 import asyncio
 import json
 
-from windtunnel.orchestrator import Handler, Outcome, Policy, StepContext, ToolUseBlock, Workflow, call_tool
+from windtunnel.orchestrator import (
+    Handler,
+    Outcome,
+    Policy,
+    StepContext,
+    ToolUseBlock,
+    Workflow,
+    await_review,
+    call_tool,
+)
 from windtunnel.scenarios.domain import Kit
 from windtunnel.simulators import Review
 
@@ -76,8 +85,10 @@ def _workflow(kit: Kit, *, scope: bool) -> Workflow:
         proposal = "malicious" if ctx.data.get("contained") or alert.severity != "medium" else "benign"
         review = Review(proposal=proposal, options=("malicious", "benign"), right=truth.verdict or proposal)
         try:
-            async with asyncio.timeout(_REVIEW_TIMEOUT):
-                decision = await kit.human.review(review)
+            # The deadline outlives a crash: a resumed run waits only for what remains.
+            decision = await await_review(
+                ctx, lambda: kit.human.review(review), timeout=_REVIEW_TIMEOUT, proposal=proposal
+            )
         except TimeoutError:
             # Fail-safe: nobody answered, so take no action and leave the case open to people.
             return Outcome(next="escalated", data={"human": "no answer", "fail_safe": "no action"})
