@@ -27,6 +27,11 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
             {"runs_per_s_per_core", "matrix_10k_wall_s", "rss_growth_mb", "ray_over_pool"},
         ),
         ("bench_report.py", ["--seeds", "1", "--runs", "1000"], {"render_s", "html_mb", "runs"}),
+        (
+            "bench_fuzz.py",
+            ["--trials", "20"],
+            {"trials_per_s_per_core", "planted_bug_s", "planted_bug_faults"},
+        ),
     ],
 )
 def test_benchmark_prints_its_summary(script: str, args: list[str], keys: set[str]) -> None:

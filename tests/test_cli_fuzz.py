@@ -76,7 +76,7 @@ def test_a_broken_scenario_file_exits_2(tmp_path: Path) -> None:
 
 def test_breaking_point_prints_levels_and_json(tmp_path: Path) -> None:
     code, output = fuzz(
-        f"{SOC}/critical-host-c2.yaml", "--breaking-point", "human_slow@humans", "--seeds", "12",
+        f"{SOC}/privileged-login.yaml", "--breaking-point", "human_slow@humans", "--seeds", "12",
         "--workflow", "tests.evals.planted_bugs:timeout_approves", "--out", str(tmp_path),
     )  # fmt: skip
     assert code == 0, output

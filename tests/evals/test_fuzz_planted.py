@@ -1,8 +1,9 @@
 """The fuzzer finds each planted bug and shrinks it; it finds nothing in the correct workflow.
 
 Each campaign fuzzes the same trials — the SOC scenarios that meet no fault of their
-own, every fault kind, campaign seed 1 — with one of the planted-bug workflows of
-``planted_bugs``. A bug is found when one regression file it wrote fails when run
+own, every fault kind, campaign seed 0, decisions played by the oracle model (the
+playbook played perfectly, so that only the orchestration can fail) — with one of
+the planted-bug workflows of ``planted_bugs``. A bug is found when one regression file it wrote fails when run
 (``windtunnel scenario run`` and ``windtunnel run``) and passes with the bug fixed
 (the correct workflow), with at most two faults.
 """
@@ -19,6 +20,7 @@ from windtunnel.cli import app
 from windtunnel.evals import Config, Experiment, read_runs, run_experiment
 from windtunnel.evals.fuzz import Finding, FuzzReport, fuzz
 from windtunnel.scenarios import load_suite
+from windtunnel.scenarios.oracle import ORACLE_MODELS
 
 from . import planted_bugs
 from .test_fuzz import plain
@@ -40,7 +42,7 @@ CORRECT = f"{PLANTED}:correct"
 
 @functools.cache
 def campaign(workflow: str, out: Path) -> FuzzReport:
-    return fuzz(plain(), trials=TRIALS, seed=1, config="large", workflow=f"{PLANTED}:{workflow}", out=out)
+    return fuzz(plain(), trials=TRIALS, seed=0, config="oracle", workflow=f"{PLANTED}:{workflow}", out=out)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,7 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _scenario_run(path: Path, *workflow: str) -> int:
-    result = CliRunner().invoke(app, ["scenario", "run", str(path), "--tier", "large", *workflow])
+    result = CliRunner().invoke(app, ["scenario", "run", str(path), "--tier", "oracle", *workflow])
     return result.exit_code
 
 
@@ -72,7 +74,7 @@ def test_each_planted_bug_is_found_and_shrunk(bug: str, out: Path) -> None:
     loaded = load_suite([first.path])
     assert [s.scenario.seed for s in loaded] == [first.seed]
     for workflow, wrong in ((f"{PLANTED}:{bug}", True), (CORRECT, False)):
-        config = Config(name="large", play="large", workflow=workflow)
+        config = Config(name="oracle", models=ORACLE_MODELS, workflow=workflow)
         experiment = Experiment(name="regression", scenarios=[str(first.path)], configs=[config], seeds=3)
         results = run_experiment(experiment, out / f"run-{bug}-{wrong}").path
         rows = read_runs(results)

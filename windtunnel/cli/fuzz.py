@@ -37,7 +37,11 @@ def fuzz_command(
         int, typer.Option(min=0, help="The campaign seed: same seed, same trials and findings.")
     ] = 0,
     config: Annotated[
-        str, typer.Option(help="How decision states are played: a tier or a ladder.")
+        str,
+        typer.Option(
+            help="How decision states are played: a tier, a ladder, or 'oracle' (the playbook played"
+            " perfectly: only the orchestration can fail)."
+        ),
     ] = "large",
     workflow: Annotated[
         str | None, typer.Option(help="Your workflow factory, module:function, instead of the scenarios'.")
@@ -46,6 +50,9 @@ def fuzz_command(
     max_faults: Annotated[int, typer.Option(min=1, help="The most faults a trial generates.")] = 4,
     kind: Annotated[list[str] | None, typer.Option(help="Only this fault kind (repeatable).")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="Only scenarios with this tag (repeatable).")] = None,
+    max_failures: Annotated[
+        int | None, typer.Option(min=1, help="Stop once this many distinct failures are found.")
+    ] = None,
     breaking_point: Annotated[
         str | None,
         typer.Option(help="Search one fault's severity instead, e.g. rate_limit@tier:large."),
@@ -75,7 +82,7 @@ def fuzz_command(
         report = fuzz(
             paths, trials=trials, seconds=time_limit, seed=seed, config=config, workflow=workflow,
             oracle=oracle, out=out, max_faults=max_faults, tags=tag or (), kinds=kind,  # type: ignore[arg-type]
-            progress=_progress,
+            max_failures=max_failures, progress=_progress,
         )  # fmt: skip
     except ScenarioError as exc:
         for problem in exc.problems:

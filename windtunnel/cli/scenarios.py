@@ -70,7 +70,11 @@ def scenario_run(
         ),
     ] = None,
     tier: Annotated[
-        str, typer.Option(help="small, mid, large, or a ladder: ladder:small@0.85,mid@0.6,large")
+        str,
+        typer.Option(
+            help="small, mid, large, a ladder (ladder:small@0.85,mid@0.6,large), or oracle (the"
+            " playbook played perfectly)"
+        ),
     ] = "small",
     scenario_id: Annotated[str | None, typer.Option("--id", help="Which scenario of the file.")] = None,
     workflow: Annotated[
@@ -87,6 +91,7 @@ def scenario_run(
     not be run."""
     from windtunnel.evals.invariants import check_all
     from windtunnel.scenarios import load_file, run_scenario
+    from windtunnel.scenarios.oracle import oracle
     from windtunnel.scenarios.problems import ScenarioError
 
     try:
@@ -101,7 +106,11 @@ def scenario_run(
         raise fail(f"no scenario --id {scenario_id!r} in {str(path)!r}; it holds: {ids}")
     seed = seed if seed is not None else chosen[0].scenario.seed or 0
     try:
-        outcome = run_scenario(chosen[0], seed=seed, play=tier, workflow=workflow, via_api=via_api)
+        models = oracle() if tier == "oracle" else None
+        play = "small" if models else tier  # with models, the tier is not used
+        outcome = run_scenario(
+            chosen[0], seed=seed, play=play, workflow=workflow, via_api=via_api, models=models
+        )
     except WindtunnelError as exc:
         raise fail(str(exc)) from None
     typer.echo(summarize_trace(outcome.trace.events))

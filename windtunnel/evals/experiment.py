@@ -36,6 +36,7 @@ from windtunnel.scenarios import (
     overlay,
     parse_play,
 )
+from windtunnel.scenarios.oracle import ORACLE_MODELS
 from windtunnel.simulators import Fault, TierProfile, derive_seed
 
 __all__ = ["Cell", "Config", "Experiment", "ExtraFaults", "cell_seed", "config_of", "plan_digest"]
@@ -246,7 +247,10 @@ class Cell:
 
 def config_of(item: Any) -> Any:
     """A config as given, before validation: a play spec and a TierProfile stand for
-    themselves, by name; anything else is left to :class:`Config` to check."""
+    themselves, by name, and ``"oracle"`` for the oracle model (the domain's playbook
+    played perfectly); anything else is left to :class:`Config` to check."""
+    if item == "oracle":  # the playbook played perfectly: only the orchestration can fail
+        return {"name": item, "models": ORACLE_MODELS}
     if isinstance(item, str):
         return {"name": item, "play": item}
     if isinstance(item, TierProfile):

@@ -25,7 +25,7 @@ from windtunnel.orchestrator import (
     current_step,
 )
 
-__all__ = ["OracleModel", "oracle"]
+__all__ = ["ORACLE_MODELS", "OracleModel", "oracle", "play"]
 
 
 class OracleModel:
@@ -92,3 +92,13 @@ def oracle(*, wrong: bool = False) -> Callable[[str, Any], Model]:
         return OracleModel(playbook, wrong=wrong)
 
     return make
+
+
+def play(state: str, playbook: Any) -> Model:
+    """The oracle as a ``models`` factory named by a string: ``ORACLE_MODELS``, the
+    config ``oracle`` of ``windtunnel run``, ``scenario run --tier oracle`` and ``fuzz``."""
+    return OracleModel(playbook)
+
+
+ORACLE_MODELS = "windtunnel.scenarios.oracle:play"
+""":func:`play`'s name, for a config's ``models``."""

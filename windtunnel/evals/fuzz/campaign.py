@@ -144,6 +144,7 @@ def fuzz(
     tags: Sequence[str] = (),
     ids: Sequence[str] = (),
     kinds: Sequence[str] | None = None,
+    max_failures: int | None = None,
     progress: Callable[[FuzzProgress], None] | None = None,
 ) -> FuzzReport:
     """Fuzz the scenarios at ``paths`` for ``trials`` trials or ``seconds`` of wall
@@ -153,13 +154,15 @@ def fuzz(
         paths: scenario files, folders or suite files (``tags`` and ``ids`` select), or
             a :class:`~windtunnel.scenarios.Suite` loaded already.
         seed: the campaign seed: the same seed gives the same trials and findings.
-        config: how decision states are played: a tier or a ladder.
+        config: how decision states are played: a tier, a ladder, or ``"oracle"`` (the
+            playbook played perfectly, so that only the orchestration can fail).
         workflow: your workflow factory (or ``"module:function"``) instead of the scenarios'.
         oracle: ``invariants``, ``truth`` (the grader), or ``both``.
         out: where regression files go (``out/regressions``); saved ones there are
             replayed first.
         max_faults: the most faults a trial generates.
         kinds: the fault kinds to generate (default: every generable one).
+        max_failures: stop once this many distinct failures are found.
 
     Raises:
         InvalidArgument: bad arguments, or a workflow factory that cannot build.
@@ -184,7 +187,11 @@ def fuzz(
     report = campaign.report
     start = shown = time.perf_counter()
     number = 0
-    while (trials is None or number < trials) and (seconds is None or time.perf_counter() - start < seconds):
+    while (
+        (trials is None or number < trials)
+        and (seconds is None or time.perf_counter() - start < seconds)
+        and (max_failures is None or len(report.findings) < max_failures)
+    ):
         campaign.trial(number)
         number += 1
         now = time.perf_counter()

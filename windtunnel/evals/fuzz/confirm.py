@@ -10,10 +10,10 @@ significantly more seeds than the reverse. An invariant needs no such test: one
 violation is a bug on any seed.
 
 A fault may matter on few seeds (only where the run reaches its target), so the
-test looks at 16, then 32, then 64 seeds, stopping as soon as it is significant —
-or as soon as the faults broke the check no more often than they fixed it, or so
-rarely that the p-value is at least one half. Each
-look is tested at a third of the 5% level (Bonferroni), so looking three times
+test looks at 8, 16, 32, then 64 seeds, stopping as soon as it is significant —
+or as soon as the faults broke the check no more often than they fixed it, or (from
+32 seeds on) so rarely that the p-value is at least one half. Each
+look is tested at a quarter of the 5% level (Bonferroni), so looking four times
 does not inflate the false-positive rate.
 """
 
@@ -28,14 +28,17 @@ from windtunnel.simulators import Fault, derive_seed
 from ..stats import mcnemar_exact
 from .trial import Subject
 
-__all__ = ["ALPHA", "FUTILE", "STAGES", "Confirmation", "confirm"]
+__all__ = ["ALPHA", "FUTILE", "FUTILE_FROM", "STAGES", "Confirmation", "confirm"]
 
-STAGES = (16, 32, 64)
+STAGES = (8, 16, 32, 64)
 """The fresh seeds looked at, in turn."""
 ALPHA = 0.05
 """The false-positive rate of a confirmation, over all its looks."""
 FUTILE = 0.5
-"""A look whose p-value is at least this stops the test: the faults changed too little to go on."""
+FUTILE_FROM = 32
+"""A look at this many seeds or more whose p-value is at least ``FUTILE`` stops the test:
+the faults changed too little to go on (earlier, a fault that matters on few seeds
+may not have shown yet)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,6 +94,6 @@ def confirm(
         found = Confirmation(
             check=check, seeds=stage, broke=broke, fixed=fixed, p_value=mcnemar_exact(broke, fixed)
         )
-        if found.confirmed or broke <= fixed or found.p_value >= FUTILE:
+        if found.confirmed or broke <= fixed or (stage >= FUTILE_FROM and found.p_value >= FUTILE):
             break
     return found

@@ -7,7 +7,11 @@ Two oracles judge a trial:
 - ``truth``: the scenario's grader; a check fails the trial only when the same
   scenario, seed and config *without* the generated faults passes it. A simulated
   tier's own mistakes are not the faults' doing, and blaming them on the faults
-  would call right behaviour wrong.
+  would call right behaviour wrong. Nor is a run that ended with a human (in an
+  escalated state) under faults failed for not ending as the fault-free case would
+  (its final state, its escalation, an action it left to the human): with faults
+  firing, handing the case to a human is the safe side — the matrix counts it as
+  over-escalation, at its cost; the fuzzer looks for what breaks.
 
 A failure's *signature* — (oracle, state, event kind) — says what broke, where and
 how; the fuzzer deduplicates by it, and a shrunk plan must keep it.
@@ -23,16 +27,22 @@ from typing import Literal, TypeAlias
 from windtunnel.orchestrator import Event, InvalidArgument, Workflow
 from windtunnel.scenarios import Kit, LoadedScenario, ScenarioRun, parse_play, run_scenario
 from windtunnel.scenarios.domain import load_factory
+from windtunnel.scenarios.oracle import oracle as oracle_models
 from windtunnel.simulators import Fault
 
 from ..invariants import check_all
 
-__all__ = ["ORACLES", "Failure", "Oracle", "Outcome", "Subject"]
+__all__ = ["ORACLES", "ORACLE_CONFIG", "Failure", "Oracle", "Outcome", "Subject"]
 
 Oracle: TypeAlias = Literal["invariants", "truth", "both"]
 ORACLES: tuple[Oracle, ...] = ("invariants", "truth", "both")
 
 Signature: TypeAlias = tuple[str, str, str]
+
+SAFE_WHEN_ESCALATED = frozenset({"final_state", "escalation", "required_actions"})
+"""Grader checks a run that ended with a human (in an escalated state) may fail under
+faults without failing the truth oracle: it ended elsewhere, asked someone, or left
+an action to them."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,9 +90,14 @@ class Outcome:
         return any(failure.signature == signature for failure in self.failures)
 
 
+ORACLE_CONFIG = "oracle"
+"""The config whose decision states play the domain's playbook perfectly
+(:mod:`windtunnel.scenarios.oracle`): no model noise, so only the orchestration can fail."""
+
+
 class Subject:
     """What is fuzzed: a workflow (the scenarios' own, or ``workflow``) played as
-    ``config`` says, judged by ``oracle``.
+    ``config`` says — a tier, a ladder, or ``"oracle"`` — judged by ``oracle``.
 
     Raises:
         InvalidArgument: an unknown config or oracle, or a workflow factory that
@@ -98,9 +113,10 @@ class Subject:
     ) -> None:
         if oracle not in ORACLES:
             raise InvalidArgument(f"oracle={oracle!r} must be one of {list(ORACLES)}")
-        play = parse_play(config)
         self.config = config
-        self.tiers = [profile.name for profile, _ in play.rungs]
+        self.models = oracle_models() if config == ORACLE_CONFIG else None
+        # The oracle plays no tier: no model or API fault has anything to hit.
+        self.tiers = [] if self.models else [profile.name for profile, _ in parse_play(config).rungs]
         self.workflow = workflow if isinstance(workflow, str) else None
         """The factory as ``module:function``, when given so (written into regression files)."""
         self.factory = load_factory(workflow) if isinstance(workflow, str) else workflow
@@ -127,6 +143,7 @@ class Subject:
         if self.oracle != "invariants" and not run.verdict.correct:
             passed = self.passed(loaded, seed, ())
             result = run.result
+            left_to_human = result.final_state in loaded.domain.escalated_states
             failures += [
                 Failure(
                     oracle=f"grader:{check.name}",
@@ -135,7 +152,9 @@ class Subject:
                     message=check.reason,
                 )
                 for check in run.verdict.failed
-                if passed is not None and check.name in passed
+                if passed is not None
+                and check.name in passed
+                and not (left_to_human and check.name in SAFE_WHEN_ESCALATED)
             ]
         return Outcome(
             failures=tuple(failures),
@@ -165,7 +184,8 @@ class Subject:
         )
         self.runs += 1
         try:
-            return run_scenario(scenario, seed=seed, play=self.config, workflow=self.factory)
+            play = "small" if self.models else self.config  # with models, play is not used
+            return run_scenario(scenario, seed=seed, play=play, workflow=self.factory, models=self.models)
         except InvalidArgument:
             raise
         except Exception as exc:  # the harness's own failure: reported apart, never the agent's
