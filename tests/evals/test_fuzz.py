@@ -203,15 +203,16 @@ def plain() -> Suite:
 
 def test_saved_regressions_are_replayed_first(tmp_path: Path) -> None:
     bug = "tests.evals.planted_bugs:unverified_write"
-    first = fuzz(plain(), trials=100, seed=1, workflow=bug, out=tmp_path)
+    first = fuzz(plain(), trials=100, seed=0, config="oracle", workflow=bug, out=tmp_path)
     assert first.findings
     assert all(f.trial is not None for f in first.findings)
     files = sorted((tmp_path / "regressions").glob("*.yaml"))
     assert sorted(str(f.path) for f in first.findings) == [str(f) for f in files]
-    again = fuzz(plain(), trials=1, seed=99, workflow=bug, out=tmp_path)
+    again = fuzz(plain(), trials=1, seed=99, config="oracle", workflow=bug, out=tmp_path)
     replayed = [f for f in again.findings if f.trial is None]
     assert {str(f.path) for f in replayed} == {str(f) for f in files}
-    fixed = fuzz(plain(), trials=1, seed=99, workflow="tests.evals.planted_bugs:correct", out=tmp_path)
+    correct = "tests.evals.planted_bugs:correct"
+    fixed = fuzz(plain(), trials=1, seed=99, config="oracle", workflow=correct, out=tmp_path)
     assert sorted(fixed.fixed) == sorted(str(f) for f in files)
 
 

@@ -9,9 +9,11 @@ signature (same oracle, state and event kind):
    failure-inducing input", 2002) over the rest, ending 1-minimal: no single fault
    can be removed;
 3. each fault is simplified until nothing simpler fails: its trigger becomes "the
-   n-th call" it fired on (a probability, a window, an ``after`` dropped), then its
-   parameters are lowered toward their ranges' bottoms (halving), optional ones dropped;
-   then pass 2 again, since a simpler fault may make another unnecessary.
+   n-th call" (an earlier call than it fired on, or one it fired on; a probability,
+   a window, an ``after`` dropped), then its parameters are lowered toward their
+   ranges' bottoms (the bottom, then a half, three quarters, seven eighths of the
+   value, round after round), optional ones dropped; then pass 2 again, since a
+   simpler fault may make another unnecessary.
 
 Why not Hypothesis's shrinker: measured, this module leaves as few faults, reaches
 the simplest plan more often, and takes less than half the runs.
@@ -48,7 +50,9 @@ fault fired on, and halving. It loses because the encoding is fixed before the
 search: it lowers the first draws first, so "89% of calls" ends as "the first 6
 calls" (a rewrite) rather than "always" (its chance dropped), and a fault simplified
 early can stay needed (3 faults left where 1 suffices); and the calls a fault fired
-on are the original run's, not the smaller plan's.
+on are the original run's, not the smaller plan's. Since the measurement, this module
+also tries earlier calls and lowers a number by finer steps, the two things
+Hypothesis did better.
 """
 
 from __future__ import annotations
@@ -152,7 +156,10 @@ class _Shrinker:
 def _simpler(fault: Fault, fired_on: Sequence[int]) -> list[Fault]:
     """Candidates simpler than ``fault`` (by :func:`_cost`), simplest first."""
     trigger = fault.trigger
-    triggers = [Trigger(nth=occurrence) for occurrence in fired_on[:3]]
+    # Earlier calls first (the smaller plan may reach the failure sooner), then the
+    # calls it fired on.
+    calls = [*range(1, min(fired_on[0], 4)), *fired_on[:3]] if fired_on else []
+    triggers = [Trigger(nth=occurrence) for occurrence in dict.fromkeys(calls)]
     if len(fired_on) > 1 and tuple(fired_on) == tuple(range(1, len(fired_on) + 1)):
         triggers.append(Trigger(times=len(fired_on)))  # it fired on the first n calls
     conditions = ("probability", "window", "after", "times")
@@ -164,10 +171,12 @@ def _simpler(fault: Fault, fired_on: Sequence[int]) -> list[Fault]:
         if param is None or value is None or param.choices:
             continue
         lower: list[Any] = [] if info.is_required() else [info.default]
+        # The bottom, then a bisection's steps down from the value: from one round to the
+        # next, the lowest that still fails is kept.
         if param.integer:
-            lower += [int(param.low), value - 1]
+            lower += [int(param.low), (int(param.low) + value) // 2, value - 1]
         else:
-            lower += [param.low, round(value / 2, 2)]
+            lower += [param.low, *(round(value * share, 2) for share in (0.5, 0.75, 0.875))]
         found += [fault.model_copy(update={name: v}) for v in lower if v != value and _valid(fault, name, v)]
     cost = _cost(fault)
     return [candidate for candidate in found if _cost(candidate) < cost]
