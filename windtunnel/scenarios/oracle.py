@@ -49,11 +49,8 @@ class OracleModel:
         if step is None:
             raise SimulationError("OracleModel was called outside a run's step")
         self.calls += 1
-        plan = [
-            (tool, json.loads(json.dumps(args)))
-            for tool, args in self.playbook.calls(step.state)
-            if tool in {spec.name for spec in request.tools}
-        ]
+        offered = {spec.name for spec in request.tools}
+        plan = [(tool, args) for tool, args in self.playbook.calls(step.state) if tool in offered]
         made = sum(
             1
             for message in request.messages
@@ -63,7 +60,10 @@ class OracleModel:
         number = f"toolu_oracle_{self.calls:04d}"
         if made < len(plan):
             tool, args = plan[made]
-            content: tuple[Any, ...] = (ToolUseBlock(id=number, name=tool, input=args),)
+            # A copy through JSON, as an API's answer would be: the run may not alter the playbook.
+            content: tuple[Any, ...] = (
+                ToolUseBlock(id=number, name=tool, input=json.loads(json.dumps(args))),
+            )
         else:
             allowed = sorted(step.allowed)
             right = self.playbook.right_choice(step.state, allowed)
