@@ -48,7 +48,8 @@ def run_command(
     config: Annotated[
         list[str] | None,
         typer.Option(
-            help="A config of the project, a tier or a ladder (repeatable); default: the project's."
+            help="A config of the project, a tier, a ladder or a profile file (.json/.yaml; repeatable); "
+            "default: the project's."
         ),
     ] = None,
     seeds: Annotated[int | None, typer.Option(min=1, help="Seeds per scenario and config.")] = None,
@@ -209,14 +210,15 @@ def _project() -> Any:
 
 
 def _config(name: str, known: list[Any]) -> Any:
-    """A config of the project by name, else the tier or ladder ``name`` stands for."""
+    """A config of the project by name, else the tier, ladder or profile file ``name`` stands for."""
     from windtunnel.evals import Config
+    from windtunnel.evals.experiment import config_of
 
     for config in known:
         if config.name == name:
             return config
     try:
-        return Config(name=name, play=name)
+        return Config.model_validate(config_of(name))
     except (WindtunnelError, ValueError) as exc:
         names = ", ".join(config.name for config in known)
         raise fail(f"--config {name!r} is no config of the project ({names}) and {_one_line(exc)}") from None

@@ -1,6 +1,6 @@
 """Evaluation: invariant checkers over traces; the run matrix (experiments, one row
 per run, results directories, executors); metrics with intervals over the runs
-frame, and paired comparisons.
+frame, and paired comparisons; tier profiles calibrated from recorded runs.
 
 The analysis modules (metrics, statistics, comparisons; pandas and scipy) load on
 first use, so that a pool worker running cells imports none of them."""
@@ -25,10 +25,12 @@ from .invariants import (
     writes_verified_or_escalated,
 )
 from .manifest import MANIFEST_SCHEMA, Manifest, Session, read_manifest
+from .profile_file import read_profile, write_profile
 from .results import Results, read_events, read_runs, run_events
 from .rows import CHECKS, COLUMNS, EVENTS_SCHEMA, RUNS_SCHEMA
 
 if _TYPE_CHECKING:
+    from .calibration import Calibration, calibrate
     from .comparison import Comparison, compare
     from .impact import IMPACT_METRICS, fault_impact
     from .metrics import (
@@ -47,6 +49,8 @@ if _TYPE_CHECKING:
     from .sweeps import ladder_grid, sweep, sweep_points
 
 _LAZY = {
+    "Calibration": "calibration",
+    "calibrate": "calibration",
     "Comparison": "comparison",
     "ErrorPrices": "pricing",
     "IMPACT_METRICS": "impact",
@@ -92,6 +96,7 @@ __all__ = [
     "IMPACT_METRICS",
     "MANIFEST_SCHEMA",
     "RUNS_SCHEMA",
+    "Calibration",
     "Cell",
     "Comparison",
     "Config",
@@ -106,6 +111,7 @@ __all__ = [
     "Session",
     "Violation",
     "budgets_respected",
+    "calibrate",
     "cell_seed",
     "check_all",
     "cluster_bootstrap",
@@ -129,6 +135,7 @@ __all__ = [
     "plan_digest",
     "read_events",
     "read_manifest",
+    "read_profile",
     "read_runs",
     "run_cell",
     "run_events",
@@ -143,5 +150,6 @@ __all__ = [
     "violation_rows",
     "violations",
     "wilson",
+    "write_profile",
     "writes_verified_or_escalated",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -38,6 +39,8 @@ from windtunnel.scenarios import (
 )
 from windtunnel.scenarios.oracle import ORACLE_MODELS
 from windtunnel.simulators import Fault, TierProfile, derive_seed
+
+from .profile_file import is_profile_file, read_profile
 
 __all__ = ["Cell", "Config", "Experiment", "ExtraFaults", "cell_seed", "config_of", "plan_digest"]
 
@@ -59,7 +62,9 @@ class Config(BaseModel):
     play: str | None = Field(
         None, description="A tier name ('small', 'mid', 'large') or a ladder ('ladder:small@0.85,large')."
     )
-    profile: TierProfile | None = Field(None, description="A simulated tier of your own.")
+    profile: TierProfile | None = Field(
+        None, description="A simulated tier of your own, or the path of a profile file (.json, .yaml)."
+    )
     models: str | None = Field(
         None,
         description="'package.module:function' called with (state, playbook), returning the Model "
@@ -75,6 +80,12 @@ class Config(BaseModel):
         if "/" in name:  # cell ids are 'scenario/seed_index/config[/+plan]': a slash would make them collide
             raise InvalidArgument(f"config name {name!r} must not contain '/'")
         return name
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _profile_file(cls, value: Any) -> Any:
+        # A path, e.g. what `windtunnel calibrate` wrote: the profile it holds.
+        return read_profile(value) if isinstance(value, str | Path) else value
 
     @field_validator("play")
     @classmethod
@@ -246,11 +257,14 @@ class Cell:
 
 
 def config_of(item: Any) -> Any:
-    """A config as given, before validation: a play spec and a TierProfile stand for
-    themselves, by name, and ``"oracle"`` for the oracle model (the domain's playbook
-    played perfectly); anything else is left to :class:`Config` to check."""
+    """A config as given, before validation: a play spec, a profile file's path and a
+    TierProfile stand for themselves, by name (the file's under its profile's name),
+    and ``"oracle"`` for the oracle model (the domain's playbook played perfectly);
+    anything else is left to :class:`Config` to check."""
     if item == "oracle":  # the playbook played perfectly: only the orchestration can fail
         return {"name": item, "models": ORACLE_MODELS}
+    if isinstance(item, str) and is_profile_file(item):
+        item = read_profile(item)
     if isinstance(item, str):
         return {"name": item, "play": item}
     if isinstance(item, TierProfile):

@@ -4,7 +4,8 @@ Example ``pyproject.toml``::
 
     [tool.windtunnel]
     suites = ["scenarios"]
-    configs = ["small", "large", {name = "cheap", play = "ladder:small@0.85,large"}]
+    configs = ["small", "large", {name = "cheap", play = "ladder:small@0.85,large"},
+               "profiles/calibrated-mid.json"]  # a profile file, e.g. from `windtunnel calibrate`
     seeds = 5
     baseline = "results/main"
     gates = [
@@ -38,6 +39,7 @@ from pydantic import (
 
 from windtunnel.evals import Config, ErrorPrices, Executor
 from windtunnel.evals.experiment import config_of
+from windtunnel.evals.profile_file import is_profile_file
 from windtunnel.orchestrator import InvalidArgument
 from windtunnel.orchestrator.validation import check_unique
 
@@ -154,6 +156,15 @@ def _near(path: Path) -> Path:
     return path.relative_to(here) if path.is_relative_to(here) else path
 
 
+def _rooted(item: Any, root: Path) -> Any:
+    """A config whose profile is a file's relative path, with the path under ``root``."""
+    if isinstance(item, str) and is_profile_file(item):
+        return str(_near(root / item))
+    if isinstance(item, dict) and isinstance(item.get("profile"), str):
+        return {**item, "profile": str(_near(root / item["profile"]))}
+    return item
+
+
 def load_project(start_dir: str | Path = ".") -> ProjectConfig:
     """The ``[tool.windtunnel]`` table of the pyproject.toml nearest ``start_dir`` (it or
     a parent); the defaults when there is no such file or table.
@@ -176,12 +187,14 @@ def load_project(start_dir: str | Path = ".") -> ProjectConfig:
     if not isinstance(table, dict):
         what = type(table).__name__ if table is not None else f"under tool = {type(tool).__name__}"
         raise InvalidArgument(f"{shown}: tool.windtunnel must be a table, not {what}")
+    root = found.parent
+    if isinstance(table.get("configs"), list):  # profile files are read from the pyproject's folder too
+        table = {**table, "configs": [_rooted(item, root) for item in table["configs"]]}
     try:
         config = ProjectConfig.model_validate(table)
     except ValidationError as exc:
         problems = [f"{shown}: {_where(error['loc'])}: {_message(error)}" for error in exc.errors()]
         raise InvalidArgument("\n".join(problems)) from None
-    root = found.parent
     config = config.model_copy(
         update={
             "suites": [_near(root / path) for path in config.suites],
