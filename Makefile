@@ -40,7 +40,7 @@ typecheck: $(VENV)/.dev-installed
 
 test: lint typecheck
 	command -v chromium || (apt-get update && apt-get install -y chromium)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n auto -m "not slow"
 	$(BIN)/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 
 # The long runs (the 8-state crash sweep, 400 false-positive experiments): minutes, not seconds.
