@@ -152,10 +152,9 @@ class Live:
             if self.session is not None:
                 self.session.close()
 
-    def _ordered(
-        self, pool: ThreadPoolExecutor, cells: list[Cell], one: Any
-    ) -> Iterator[CellOutput]:
-        """The outputs in cell order, ``concurrency`` cells in flight; none started once the cap stops."""
+    def _ordered(self, pool: ThreadPoolExecutor, cells: list[Cell], one: Any) -> Iterator[CellOutput]:
+        """The outputs in cell order, with a few cells queued per thread so that the pool
+        stays busy while the head of the line waits; once the cap stops, none starts."""
         todo = iter(cells)
         pending: deque[Future[CellOutput | None]] = deque()
 
@@ -163,7 +162,7 @@ class Live:
             return self.session is not None and self.session.meter.stopped
 
         def refill() -> None:
-            while len(pending) < self.concurrency and not stopped():
+            while len(pending) < 4 * self.concurrency and not stopped():
                 cell = next(todo, None)
                 if cell is None:
                     return
@@ -171,7 +170,13 @@ class Live:
 
         refill()
         while pending:
-            output = pending.popleft().result()
+            if stopped():
+                for future in pending:
+                    future.cancel()  # only those not started yet
+            head = pending.popleft()
+            if head.cancelled():
+                continue
+            output = head.result()
             if output is None:
                 self.halted += 1
             else:
