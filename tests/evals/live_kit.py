@@ -62,8 +62,7 @@ def experiment(seeds: int = 4) -> Experiment:
     """One small scenario, a real-model config and a simulated one, ``seeds`` seeds."""
     return Experiment(
         name="live",
-        scenarios=["windtunnel/scenarios/soc/scenarios"],
-        ids=["soc-c2-beacon"],
+        scenarios=["windtunnel/scenarios/soc/scenarios/c2-beacon.yaml"],
         seeds=seeds,
         configs=[{"name": "haiku", "play": MODEL}, "small"],
         recheck=0.0,

@@ -19,7 +19,16 @@ from windtunnel.simulators import HttpFault
 from .live_kit import CALL_COST, CANARY, MODEL, experiment, served
 
 ROOT = Path(__file__).resolve().parents[2]
-COLUMNS = ["cell", "correct", "escalated", "final_state", "cost", "model_cost", "trace_digest", "harness_error"]
+COLUMNS = [
+    "cell",
+    "correct",
+    "escalated",
+    "final_state",
+    "cost",
+    "model_cost",
+    "trace_digest",
+    "harness_error",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -34,12 +43,16 @@ def test_a_recorded_live_experiment_replays_to_the_same_rows(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     with served() as (api, model, url):
-        api.fail_next(HttpFault(kind="rate_limit", retry_after=0.2), HttpFault(kind="overloaded", retry_after=0.01))
+        api.fail_next(
+            HttpFault(kind="rate_limit", retry_after=0.2), HttpFault(kind="overloaded", retry_after=0.01)
+        )
         live = Live(mode="record", recordings=tmp_path / "rec", concurrency=2, base_url=url)
         summary = run_experiment(experiment(), tmp_path / "live", live=live)
     assert (summary.ran, summary.harness_errors) == (8, 0)
     # The concurrency limit held, on the client and at the server.
-    assert live.session is not None and live.session.peak <= 2 and model.peak <= 2
+    assert live.session is not None
+    assert live.session.peak <= 2
+    assert model.peak <= 2
     assert model.peak == 2  # and the cells did run side by side
     attempts = api.attempts
     assert [a.fault for a in attempts[:2]] == ["rate_limit", "overloaded"]
@@ -49,7 +62,8 @@ def test_a_recorded_live_experiment_replays_to_the_same_rows(
     assert any(a.fault is None and (a.retry_count or 0) >= 1 for a in attempts)
     assert len([a for a in attempts if a.status == 200]) == model.calls == 4
     spend = live.spend()
-    assert spend is not None and spend.calls == 4 and spend.spent == pytest.approx(4 * CALL_COST)
+    assert spend is not None
+    assert (spend.calls, spend.spent) == (4, pytest.approx(4 * CALL_COST))
 
     replay = Live(mode="replay", recordings=tmp_path / "rec")
     again = run_experiment(experiment(), tmp_path / "replay", live=replay)
@@ -75,21 +89,28 @@ def test_the_cost_cap_stops_at_the_right_call_and_the_rest_resumes(tmp_path: Pat
         exchanges = sorted((json.loads(line) for line in lines), key=lambda e: e["seed"])
         rows = read_runs(tmp_path / "probe-out").to_dict("records")
         order = {row["seed"]: row["cell"] for row in rows if row["config"] == "haiku"}
-        by_cell = {order[e["seed"]]: worst_case_cost(request_from_api(e["request"]), model=MODEL) for e in exchanges}
+        by_cell = {
+            order[e["seed"]]: worst_case_cost(request_from_api(e["request"]), model=MODEL) for e in exchanges
+        }
         worst = [by_cell[f"soc-c2-beacon/{i}/haiku"] for i in range(4)]
         # The third call starts (2 spent + its worst case fit), the fourth does not.
         cap = 2 * CALL_COST + worst[2] + 1e-9
         assert 3 * CALL_COST + worst[3] > cap
         model.calls = 0
-        capped = Live(mode="replay_or_record", recordings=tmp_path / "rec", base_url=url, concurrency=1, max_cost=cap)
+        capped = Live(
+            mode="replay_or_record", recordings=tmp_path / "rec", base_url=url, concurrency=1, max_cost=cap
+        )
         first = run_experiment(experiment(), tmp_path / "out", live=capped)
         assert model.calls == 3
         spend = capped.spend()
-        assert spend is not None and (spend.calls, spend.refused) == (3, 1) and spend.spent <= cap
+        assert spend is not None
+        assert (spend.calls, spend.refused) == (3, 1)
+        assert spend.spent <= cap
         # Cells 0..2 of haiku and the simulated cells before the stop are written; the rest waits.
         done = set(read_runs(tmp_path / "out")["cell"])
         assert {f"soc-c2-beacon/{i}/haiku" for i in range(3)} <= done
-        assert "soc-c2-beacon/3/haiku" not in done and first.ran == len(done)
+        assert "soc-c2-beacon/3/haiku" not in done
+        assert first.ran == len(done)
         resumed = Live(mode="replay_or_record", recordings=tmp_path / "rec", base_url=url, concurrency=1)
         second = run_experiment(experiment(), tmp_path / "out", live=resumed)
     assert (second.skipped, second.ran, model.calls) == (len(done), 8 - len(done), 4)
@@ -98,7 +119,11 @@ def test_the_cost_cap_stops_at_the_right_call_and_the_rest_resumes(tmp_path: Pat
 
 def test_a_replay_of_a_changed_prompt_names_the_missing_request(tmp_path: Path) -> None:
     with served() as (_, _, url):
-        run_experiment(experiment(1), tmp_path / "live", live=Live(mode="record", recordings=tmp_path / "rec", base_url=url))
+        run_experiment(
+            experiment(1),
+            tmp_path / "live",
+            live=Live(mode="record", recordings=tmp_path / "rec", base_url=url),
+        )
     path = tmp_path / "rec" / "soc-c2-beacon" / "haiku.jsonl"
     header, line = path.read_text().splitlines()
     recorded = json.loads(line)
@@ -107,7 +132,9 @@ def test_a_replay_of_a_changed_prompt_names_the_missing_request(tmp_path: Path) 
     recorded["digest"] = request_digest(request_from_api(recorded["request"]), model=MODEL)
     recorded["prompt_digest"] = prompt_digest(request_from_api(recorded["request"]))
     path.write_text(f"{header}\n{json.dumps(recorded)}\n")
-    summary = run_experiment(experiment(1), tmp_path / "replay", live=Live(mode="replay", recordings=tmp_path / "rec"))
+    summary = run_experiment(
+        experiment(1), tmp_path / "replay", live=Live(mode="replay", recordings=tmp_path / "rec")
+    )
     assert summary.harness_errors == 1
     runs = read_runs(tmp_path / "replay").set_index("cell")
     error = runs.loc["soc-c2-beacon/0/haiku", "harness_error"]
@@ -116,7 +143,7 @@ def test_a_replay_of_a_changed_prompt_names_the_missing_request(tmp_path: Path) 
         "model 'claude-haiku-4-5': request "
     )
     assert "the system prompt or tools of state 'triage' changed since it was recorded" in error
-    assert "differs first at system: recorded \"You sort SOC alerts" in error
+    assert 'differs first at system: recorded "You sort SOC alerts' in error
     assert not runs.loc["soc-c2-beacon/0/small", "harness_error"]
 
 
@@ -139,5 +166,6 @@ def test_a_dry_run_estimates_and_spends_nothing(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "an ESTIMATE from simulated stand-in tiers" in result.output
-    assert "claude-haiku-4-5: 2 runs, ~" in result.output and "claude-haiku-4-5 as small" in result.output
+    assert "claude-haiku-4-5: 2 runs, ~" in result.output
+    assert "claude-haiku-4-5 as small" in result.output
     assert not (tmp_path / "out").exists()

@@ -81,7 +81,9 @@ def run_command(
     max_cost: Annotated[
         float | None, typer.Option(min=0, help="USD real-model calls may spend; checked before each call.")
     ] = None,
-    rpm: Annotated[float | None, typer.Option(min=0.001, help="Real-model requests per minute at most.")] = None,
+    rpm: Annotated[
+        float | None, typer.Option(min=0.001, help="Real-model requests per minute at most.")
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option(help="Estimate the real-model calls, tokens and cost; run nothing.")
     ] = False,

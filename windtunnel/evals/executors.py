@@ -241,7 +241,8 @@ def _check_configs(experiment: Experiment, live: Live | None) -> None:
             if config.real_models() and live is None:
                 raise InvalidArgument(
                     f"it plays real models {config.real_models()}: run it live, recorded or replayed "
-                    "(run_experiment(live=Live(...)); windtunnel run --record/--replay/--replay-or-record DIR)"
+                    "(run_experiment(live=Live(...)); windtunnel run --record, --replay or "
+                    "--replay-or-record DIR)"
                 )
         except WindtunnelError as exc:
             raise InvalidArgument(where + str(exc)) from None

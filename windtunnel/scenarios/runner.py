@@ -210,7 +210,12 @@ def run_scenario(
             if not how.ladder:
                 model_id = how.models[0][0]
                 return LLMAgent(
-                    model=real(state, model_id), system=system, tools=tools, allow=allow, tier=model_id, **settings
+                    model=real(state, model_id),
+                    system=system,
+                    tools=tools,
+                    allow=allow,
+                    tier=model_id,
+                    **settings,
                 )
             played = [Rung(tier=m, model=real(state, m), threshold=t) for m, t in how.models]
             return LadderAgent(

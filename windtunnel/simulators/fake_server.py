@@ -69,7 +69,9 @@ def serve_fake_api(api: FakeMessagesAPI) -> Iterator[str]:
         thread.join()
 
 
-async def _connection(api: FakeMessagesAPI, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _connection(
+    api: FakeMessagesAPI, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
     try:
         while True:
             line = await reader.readline()
@@ -99,5 +101,11 @@ async def _connection(api: FakeMessagesAPI, reader: asyncio.StreamReader, writer
         writer.close()
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
-            529: "Overloaded"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    529: "Overloaded",
+}

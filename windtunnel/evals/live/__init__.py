@@ -13,7 +13,15 @@ from .errors import CellHalted, LiveError, MissingAPIKey, RecordingError, Replay
 from .estimate import Estimate, estimate
 from .limits import CostMeter, RateLimiter, Spend, worst_case_cost
 from .models import CellModels, Mode
-from .recording import Exchange, Failure, Recording, RecordingHeader, first_difference, prompt_digest, request_digest
+from .recording import (
+    Exchange,
+    Failure,
+    Recording,
+    RecordingHeader,
+    first_difference,
+    prompt_digest,
+    request_digest,
+)
 from .runner import Live, describe_stop
 from .session import LiveSession
 

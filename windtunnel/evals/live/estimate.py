@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from windtunnel.orchestrator import DEFAULT_PRICES, Usage
+from windtunnel.orchestrator import DEFAULT_PRICES, ModelCalled, Usage
 from windtunnel.scenarios import run_scenario
 
 from ..experiment import Experiment
@@ -75,15 +75,16 @@ def estimate(experiment: Experiment) -> list[Estimate]:
         for cell in mine:
             run = run_scenario(scenarios[(cell.scenario, cell.plan)], seed=cell.seed, play=spec)
             for event in run.trace.query(kind="model_called"):
-                model = real_of.get(event.tier or "", models[0])  # type: ignore[attr-defined]
-                usage = Usage(input_tokens=event.input_tokens, output_tokens=event.output_tokens)  # type: ignore[attr-defined]
+                assert isinstance(event, ModelCalled)
+                model = real_of.get(event.tier or "", models[0])
+                usage = Usage(input_tokens=event.input_tokens, output_tokens=event.output_tokens)
                 price = DEFAULT_PRICES.price(model)
                 calls += 1
                 input_tokens += usage.input_tokens
                 output_tokens += usage.output_tokens
                 cost += price.cost(usage)
-                max_out = event.request.max_tokens if event.request is not None else 1024  # type: ignore[attr-defined]
-                worst += price.cost(Usage(input_tokens=usage.input_tokens, output_tokens=max_out))
+                most = Usage(input_tokens=usage.input_tokens, output_tokens=event.request.max_tokens)
+                worst += price.cost(most)
         found.append(
             Estimate(
                 config=config.name,

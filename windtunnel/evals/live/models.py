@@ -108,15 +108,24 @@ class CellModels:
         try:
             response = self.session.call(model, request)
         except ModelError as exc:
-            self._record(Recording.failure(request, exc, model=model, state=state, seed=self.seed,
-                                           call=call, occurrence=occurrence))
+            self._record(
+                Recording.failure(
+                    request, exc, model=model, state=state, seed=self.seed, call=call, occurrence=occurrence
+                )
+            )
             raise
         latency = round(response.latency or 0.0, 3)
         response = replace(response, latency=latency)
         self._record(
             Recording.exchange(
-                request, response, model=model, state=state, seed=self.seed, call=call,
-                occurrence=occurrence, latency=latency,
+                request,
+                response,
+                model=model,
+                state=state,
+                seed=self.seed,
+                call=call,
+                occurrence=occurrence,
+                latency=latency,
             )
         )
         await asyncio.sleep(latency)

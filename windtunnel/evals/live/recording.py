@@ -33,7 +33,15 @@ from windtunnel.orchestrator.model import response_to_api
 
 from .errors import RecordingError
 
-__all__ = ["Exchange", "Failure", "Recording", "RecordingHeader", "first_difference", "prompt_digest", "request_digest"]
+__all__ = [
+    "Exchange",
+    "Failure",
+    "Recording",
+    "RecordingHeader",
+    "first_difference",
+    "prompt_digest",
+    "request_digest",
+]
 
 FORMAT = 1
 
@@ -138,7 +146,9 @@ class Recording:
             header = RecordingHeader.model_validate_json(lines[0]) if lines else None
             exchanges = [Exchange.model_validate_json(line) for line in lines[1:] if line.strip()]
         except ValidationError as exc:
-            raise RecordingError(f"{self.path}: not a windtunnel recording: {str(exc).splitlines()[0]}") from None
+            raise RecordingError(
+                f"{self.path}: not a windtunnel recording: {str(exc).splitlines()[0]}"
+            ) from None
         if header is None:
             return
         if (header.scenario, header.config) != (self.header.scenario, self.header.config):
@@ -207,12 +217,20 @@ class Recording:
             stale = f"; the system prompt or tools of state {state!r} changed since it was recorded"
         return (
             f"{where} holds no such request{stale}. The closest recorded one (seed {best.seed}, call "
-            f"{best.call}, state {best.state!r}) differs first at {path}: recorded {_show(old)}, now {_show(new)}"
+            f"{best.call}, state {best.state!r}) differs first at {path}: "
+            f"recorded {_show(old)}, now {_show(new)}"
         )
 
     @staticmethod
     def failure(
-        request: ModelRequest, error: ModelError, *, model: str, state: str, seed: int, call: int, occurrence: int
+        request: ModelRequest,
+        error: ModelError,
+        *,
+        model: str,
+        state: str,
+        seed: int,
+        call: int,
+        occurrence: int,
     ) -> Exchange:
         """The exchange to record for a call that failed."""
         return Exchange(
@@ -297,7 +315,11 @@ def first_difference(recorded: Any, now: Any) -> tuple[str, Any, Any]:
         if old_path != new_path:
             # One side has a field (or an item) the other does not: name the earlier path.
             path = min(old_path, new_path)
-            return path.replace(".<end>", "").replace("[<end>]", ""), _at(old_items, path), _at(new_items, path)
+            return (
+                path.replace(".<end>", "").replace("[<end>]", ""),
+                _at(old_items, path),
+                _at(new_items, path),
+            )
         if old != new:
             return old_path, old, new
     return "<nothing>", None, None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +93,7 @@ class Live:
 
     def outputs(
         self, experiment: Experiment, cells: list[Cell], scenarios: dict[tuple[str, str], LoadedScenario]
-    ) -> Iterator[CellOutput]:
+    ) -> Generator[CellOutput, None, None]:
         """Run ``cells``, yielding each one's row and events in cell order; stop at the cost cap."""
         real = _real_configs(experiment)
         self.halted = 0

@@ -57,7 +57,6 @@ class LiveSession:
             MissingAPIKey: ``ANTHROPIC_API_KEY`` is not set.
         """
         import anthropic
-        import httpx2
 
         if not os.environ.get(KEY_VARIABLE):
             raise MissingAPIKey(
@@ -105,7 +104,9 @@ class LiveSession:
                 ),
                 why="cost_cap",
             )
-        future: Future[ModelResponse] = asyncio.run_coroutine_threadsafe(self._call(model, request), self._io())
+        future: Future[ModelResponse] = asyncio.run_coroutine_threadsafe(
+            self._call(model, request), self._io()
+        )
         try:
             response = future.result()
         except ModelError:
@@ -143,7 +144,9 @@ class LiveSession:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 self._semaphore = asyncio.Semaphore(self.concurrency)
-                self._thread = threading.Thread(target=loop.run_forever, name="windtunnel-live-io", daemon=True)
+                self._thread = threading.Thread(
+                    target=loop.run_forever, name="windtunnel-live-io", daemon=True
+                )
                 self._thread.start()
                 self._loop = loop
             return self._loop
