@@ -212,6 +212,8 @@ class Recording:
         prompt = prompt_digest(request)
         best = max(candidates, key=lambda e: (_common_prefix(e.request, body), e.seed == seed))
         path, old, new = first_difference(best.request, body)
+        if isinstance(old, str) and isinstance(new, str):
+            old, new = _around_difference(old, new)
         stale = ""
         if not any(e.prompt_digest == prompt for e in candidates):
             stale = f"; the system prompt or tools of state {state!r} changed since it was recorded"
@@ -330,6 +332,20 @@ def _at(items: list[tuple[str, Any]], path: str) -> Any:
         if item_path == path and not path.endswith("<end>") and not path.endswith("<end>]"):
             return value
     return "<absent>"
+
+
+def _around_difference(old: str, new: str, *, before: int = 30) -> tuple[str, str]:
+    """Two long strings cut to where they start to differ, so that the difference shows.
+
+    >>> _around_difference("x" * 50 + "abc", "x" * 50 + "abd", before=3)
+    ('...xabc', '...xabd')
+    """
+    index = next(
+        (i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new))
+    )
+    start = max(0, index - before)
+    prefix = "..." if start else ""
+    return prefix + old[start:], prefix + new[start:]
 
 
 def _show(value: Any) -> str:

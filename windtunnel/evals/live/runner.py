@@ -41,9 +41,9 @@ class Live:
     """How real-model configs run: the mode, the recordings, the limits.
 
     Example:
-        >>> live = Live(mode="replay", recordings="recordings")
+        >>> live = Live(mode="replay_or_record", recordings="recordings", concurrency=8, max_cost=5.0)
         >>> live.calls_api
-        False
+        True
     """
 
     mode: Mode = "live"
