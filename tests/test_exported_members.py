@@ -13,6 +13,7 @@ PACKAGES = [
     "windtunnel.simulators",
     "windtunnel.scenarios",
     "windtunnel.evals",
+    "windtunnel.evals.live",
     "windtunnel.reports",
 ]
 

@@ -250,7 +250,8 @@ INVALID: list[tuple[str, Callable[[], object], str]] = [
     (
         "scenario play",
         lambda: parse_play("mid-size"),
-        "unknown tier='mid-size'; choose one of ['large', 'mid', 'small'] or ladder:TIER@THRESHOLD,...",
+        "unknown tier='mid-size'; choose one of ['large', 'mid', 'small'] or a model id with a known price "
+        "(claude-haiku-4-5), or ladder:TIER@THRESHOLD,...",
     ),
     (
         "scenario ladder threshold",

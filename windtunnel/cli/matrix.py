@@ -69,9 +69,31 @@ def run_command(
     ] = None,
     fresh: Annotated[bool, typer.Option(help="Delete the results directory's old results first.")] = False,
     name: Annotated[str, typer.Option(help="The experiment's name in rows and reports.")] = "windtunnel",
+    record: Annotated[
+        Path | None, typer.Option(help="Call real models live and record every exchange into this directory.")
+    ] = None,
+    replay: Annotated[
+        Path | None, typer.Option(help="Answer real models from the recordings in this directory, offline.")
+    ] = None,
+    replay_or_record: Annotated[
+        Path | None, typer.Option(help="Replay from this directory; call live and record what it lacks.")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Real-model runs (and calls) at once.")] = 4,
+    max_cost: Annotated[
+        float | None, typer.Option(min=0, help="USD real-model calls may spend; checked before each call.")
+    ] = None,
+    rpm: Annotated[
+        float | None, typer.Option(min=0.001, help="Real-model requests per minute at most.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Estimate the real-model calls, tokens and cost; run nothing.")
+    ] = False,
 ) -> None:
     """Run scenarios x seeds x configs, print the summary by config, and write every
-    artifact into the results directory; then check the gates."""
+    artifact into the results directory; then check the gates.
+
+    A config naming a real model (claude-haiku-4-5, ladder:claude-haiku-4-5@0.8,claude-sonnet-4-5)
+    calls the API (ANTHROPIC_API_KEY), or answers from recordings with --replay."""
     from windtunnel.evals import Experiment, run_experiment
     from windtunnel.reports import parse_gate
     from windtunnel.scenarios import ScenarioError
@@ -112,6 +134,10 @@ def run_command(
         raise fail(str(exc)) from None
     if not len(suite):
         raise fail("no scenario selected: check the paths, --id and --tag; nothing ran")
+    if dry_run:
+        _dry_run(experiment, max_cost)
+        raise typer.Exit(0)
+    live = _live(experiment, record, replay, replay_or_record, concurrency, max_cost, rpm)
     check = baseline or project.baseline
     if check is not None:
         _runs(check)  # a bad baseline is said now, not after the runs
@@ -125,6 +151,7 @@ def run_command(
                 executor=chosen_executor,  # type: ignore[arg-type]  # checked by run_experiment
                 workers=workers or project.workers,
                 progress=show,
+                live=live,
             )
         except WindtunnelError as exc:
             raise fail(_one_line(exc)) from None
@@ -134,8 +161,78 @@ def run_command(
         f"{summary.ran} runs in {summary.wall_s:.1f} s ({summary.skipped} already in {target})"
         + (f"; {summary.harness_errors} harness errors" if summary.harness_errors else "")
     )
+    if live is not None:
+        _live_summary(live, summary.cells - summary.ran - summary.skipped)
     code = _render(target, gates, check, project.error_prices.prices())
     raise typer.Exit(code)
+
+
+def _live(
+    experiment: Any,
+    record: Path | None,
+    replay: Path | None,
+    replay_or_record: Path | None,
+    concurrency: int,
+    max_cost: float | None,
+    rpm: float | None,
+) -> Any:
+    """The ``Live`` of a run whose configs name real models, or that asked to record or replay."""
+    from windtunnel.evals.live import Live
+
+    given = {"record": record, "replay": replay, "replay_or_record": replay_or_record}
+    chosen = {mode: path for mode, path in given.items() if path is not None}
+    if len(chosen) > 1:
+        flags = " and ".join("--" + mode.replace("_", "-") for mode in chosen)
+        raise fail(f"{flags}: give one of --record, --replay or --replay-or-record")
+    real = [config.name for config in experiment.configs if config.real_models()]
+    if not real:
+        if chosen:
+            note("no config plays a real model: nothing is recorded or replayed")
+        return None
+    mode, path = next(iter(chosen.items()), ("live", None))
+    try:
+        live = Live(mode=mode, recordings=path, concurrency=concurrency, max_cost=max_cost, rpm=rpm)  # type: ignore[arg-type]
+        live.check(experiment)
+    except WindtunnelError as exc:
+        raise fail(f"configs {real} play real models: {exc}") from None
+    return live
+
+
+def _live_summary(live: Any, remaining: int) -> None:
+    from windtunnel.evals.live import describe_stop
+
+    spend = live.spend()
+    if spend is None:
+        return
+    cap = f" of ${spend.max_cost:g}" if spend.max_cost is not None else ""
+    typer.echo(f"real models: {spend.calls} calls, ${spend.spent:.4f} spent{cap}")
+    if spend.refused:
+        note(describe_stop(live, remaining))
+
+
+def _dry_run(experiment: Any, max_cost: float | None) -> None:
+    """Print what the real-model configs would cost; spend nothing."""
+    from windtunnel.evals.live import estimate
+
+    try:
+        found = estimate(experiment)
+    except WindtunnelError as exc:
+        raise fail(_one_line(exc)) from None
+    if not found:
+        typer.echo("dry run: no config plays a real model; simulated runs cost nothing to run")
+        return
+    typer.echo("dry run: an ESTIMATE from simulated stand-in tiers, priced at the real models' prices")
+    for item in found:
+        stand = ", ".join(f"{model} as {tier}" for model, tier in item.stand_ins.items())
+        typer.echo(
+            f"  {item.config}: {item.cells} runs, ~{item.calls} calls, ~{item.input_tokens} input and "
+            f"~{item.output_tokens} output tokens, ~${item.cost:.4f} (at most ${item.worst_cost:.4f} if "
+            f"every call wrote max_tokens); stand-ins: {stand}"
+        )
+    total = sum(item.cost for item in found)
+    typer.echo(f"  total: ~${total:.4f}")
+    if max_cost is not None and total > max_cost:
+        note(f"the estimate ${total:.4f} is over --max-cost ${max_cost:g}: the run would stop at the cap")
 
 
 def _gates_for(gates: list[Any], configs: list[str]) -> list[Any]:

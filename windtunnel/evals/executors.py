@@ -22,15 +22,18 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from windtunnel.orchestrator import DEFAULT_PRICES, InvalidArgument, SimulationError, WindtunnelError
 from windtunnel.orchestrator.validation import check_choice
-from windtunnel.scenarios import LoadedScenario, ScenarioRun, load_callable, run_scenario
+from windtunnel.scenarios import LoadedScenario, RealModels, ScenarioRun, load_callable, run_scenario
 
 from .experiment import Cell, Experiment
 from .results import Results
 from .rows import error_row, event_rows, run_row, trace_digest
+
+if TYPE_CHECKING:
+    from .live import Live
 
 __all__ = ["Executor", "ExperimentSummary", "Progress", "run_cell", "run_experiment"]
 
@@ -85,8 +88,18 @@ class Progress:
         return (self.total - self.done) / self.rate if self.rate > 0 else float("inf")
 
 
-def run_cell(experiment: Experiment, loaded: LoadedScenario, cell: Cell) -> CellOutput:
-    """Run one cell and grade it: its row and its events' rows; never raises for the run's sake."""
+def run_cell(
+    experiment: Experiment,
+    loaded: LoadedScenario,
+    cell: Cell,
+    *,
+    real: RealModels | None = None,
+    recheck: bool = True,
+) -> CellOutput:
+    """Run one cell and grade it: its row and its events' rows; never raises for the run's sake.
+
+    ``real`` answers for the real models a config plays (see :mod:`windtunnel.evals.live`);
+    ``recheck=False`` skips the determinism self-check (a live cell would pay twice)."""
     started = time.perf_counter()
     config = experiment.config(cell.config)
     try:
@@ -94,7 +107,7 @@ def run_cell(experiment: Experiment, loaded: LoadedScenario, cell: Cell) -> Cell
 
         def once() -> ScenarioRun:
             return run_scenario(
-                loaded, seed=cell.seed, play=config.who(), models=models, workflow=config.workflow
+                loaded, seed=cell.seed, play=config.who(), models=models, workflow=config.workflow, real=real
             )
 
         run = once()
@@ -104,7 +117,7 @@ def run_cell(experiment: Experiment, loaded: LoadedScenario, cell: Cell) -> Cell
         played = {profile.name for profile in config.tiers()}
         row = run_row(experiment.name, cell, loaded, run, digest=digest, wall_time=wall, tiers=played)
         events = event_rows(cell, run, dumped)
-        if experiment.rechecked(cell):
+        if recheck and experiment.rechecked(cell):
             row["rechecked"] = True
             again = trace_digest(once().trace.dumps())
             if again != digest:
@@ -127,6 +140,7 @@ def run_experiment(
     stop_after: int | None = None,
     address: str | None = None,
     progress: Callable[[Progress], None] | None = None,
+    live: Live | None = None,
 ) -> ExperimentSummary:
     """Run every cell of ``experiment`` not yet in ``out_dir``, streaming rows there.
 
@@ -145,10 +159,14 @@ def run_experiment(
         address: the Ray cluster to run on (``"auto"``, ``"ray://host:10001"``); by
             default a local Ray is started for this call. Only for ``"ray"``.
         progress: called after each cell is written, with where the experiment is.
+        live: how configs naming real models run (live, recorded or replayed; see
+            :class:`~windtunnel.evals.live.Live`); then every cell runs on its threads.
 
     Raises:
         InvalidArgument: a bad executor, worker count or address, Ray missing for the
-            ``"ray"`` executor, or a directory holding another experiment's results.
+            ``"ray"`` executor, a directory holding another experiment's results, or a
+            config naming real models without ``live``.
+        MissingAPIKey: ``live`` calls the API and ``ANTHROPIC_API_KEY`` is not set.
         ScenarioError: the experiment's scenario files have problems.
     """
     check_choice("executor", executor, ["local", "process", "ray"])
@@ -159,7 +177,7 @@ def run_experiment(
     if stop_after is not None and stop_after < 0:
         raise InvalidArgument(f"stop_after={stop_after} must be >= 0")
     started = time.perf_counter()
-    _check_configs(experiment)
+    _check_configs(experiment, live)
     suite = experiment.load()
     scenarios = experiment.scenarios_by_plan(suite)  # bad extra plans fail here, before any run
     cells = experiment.cells(suite)
@@ -170,7 +188,10 @@ def run_experiment(
         todo = [cell for cell in cells if cell.id not in results.done]
         skipped = len(cells) - len(todo)
         todo = todo[:stop_after] if stop_after is not None else todo
-        if executor == "local":
+        if live is not None:
+            with closing(live.outputs(experiment, todo, scenarios)) as lived:
+                ran, errors = _write_all(results, lived, len(todo), progress)
+        elif executor == "local":
             outputs: Iterator[CellOutput] = (
                 run_cell(experiment, scenarios[(cell.scenario, cell.plan)], cell) for cell in todo
             )
@@ -202,9 +223,12 @@ def run_experiment(
     )
 
 
-def _check_configs(experiment: Experiment) -> None:
+def _check_configs(experiment: Experiment, live: Live | None) -> None:
     """What every cell of a config would fail on, said once before any runs: a models or
-    workflow factory that does not import, a tier whose model has no price."""
+    workflow factory that does not import, a tier whose model has no price, real models
+    with no way to play them (or no API key)."""
+    if live is not None:
+        live.check(experiment)
     for config in experiment.configs:
         where = f"config {config.name!r}: "
         try:
@@ -214,6 +238,12 @@ def _check_configs(experiment: Experiment) -> None:
                 load_callable(config.workflow, what="workflow")
             for profile in config.tiers():
                 DEFAULT_PRICES.price(profile.model)
+            if config.real_models() and live is None:
+                raise InvalidArgument(
+                    f"it plays real models {config.real_models()}: run it live, recorded or replayed "
+                    "(run_experiment(live=Live(...)); windtunnel run --record, --replay or "
+                    "--replay-or-record DIR)"
+                )
         except WindtunnelError as exc:
             raise InvalidArgument(where + str(exc)) from None
 

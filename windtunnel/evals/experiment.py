@@ -60,7 +60,9 @@ class Config(BaseModel):
 
     name: str = Field(min_length=1, description="The config's name in results; unique in its experiment.")
     play: str | None = Field(
-        None, description="A tier name ('small', 'mid', 'large') or a ladder ('ladder:small@0.85,large')."
+        None,
+        description="A tier name ('small', 'mid', 'large'), a real model id ('claude-haiku-4-5'), or a "
+        "ladder of either ('ladder:small@0.85,large', 'ladder:claude-haiku-4-5@0.8,claude-sonnet-4-5').",
     )
     profile: TierProfile | None = Field(
         None, description="A simulated tier of your own, or the path of a profile file (.json, .yaml)."
@@ -114,6 +116,12 @@ class Config(BaseModel):
         if self.models is not None:
             return []
         return [profile for profile, _ in parse_play(self.who()).rungs]
+
+    def real_models(self) -> list[str]:
+        """The real model ids this config plays (none for simulated tiers or your own models)."""
+        if self.models is not None:
+            return []
+        return [model for model, _ in parse_play(self.who()).models]
 
 
 class ExtraFaults(BaseModel):

@@ -230,11 +230,11 @@ def _prices(experiment: Experiment) -> dict[str, Any]:
     tokens, from the price table as of its date) and each human approver's rate."""
     models: dict[str, Any] = {}
     for config in experiment.configs:
-        for profile in config.tiers():
+        for model in [profile.model for profile in config.tiers()] + config.real_models():
             try:
-                models[profile.model] = DEFAULT_PRICES.price(profile.model).model_dump(mode="json")
+                models[model] = DEFAULT_PRICES.price(model).model_dump(mode="json")
             except UnknownPriceError as exc:
-                models[profile.model] = {"error": str(exc)}
+                models[model] = {"error": str(exc)}
     return {
         "as_of": DEFAULT_PRICES_AS_OF.date().isoformat(),
         "models_usd_per_million_tokens": dict(sorted(models.items())),

@@ -20,7 +20,7 @@ from .domain import (
 from .grading import FiredFault, Verdict, grade
 from .loader import LoadedScenario, Suite, load_file, load_suite, overlay, resolve, scenario_files, validate
 from .problems import FileProblem, ScenarioError
-from .runner import Play, ScenarioRun, parse_play, run_scenario
+from .runner import Play, RealModels, ScenarioRun, parse_play, run_scenario
 from .schema import ActionRef, Scenario, Truth, Vary
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "Kit",
     "LoadedScenario",
     "Play",
+    "RealModels",
     "Scenario",
     "ScenarioError",
     "ScenarioRun",

@@ -2,7 +2,9 @@
 workflow factory the tools, agents and human (faults included), run, and grade.
 
 The agents of decision states are played as asked: by one simulated tier, or by a
-ladder of tiers (``ladder:small@0.85,mid@0.6,large``) that climbs to a human.
+ladder of tiers (``ladder:small@0.85,mid@0.6,large``) that climbs to a human; or by
+real models, named by their id (``claude-haiku-4-5``, a ladder of them), which a
+``real=`` factory supplies (:mod:`windtunnel.evals.live`: live, recorded or replayed).
 
 A scenario with a ``crash`` fault runs durably (a SQLite store in memory): the run
 is stopped dead at the planned transition and resumed from its last checkpoint, as
@@ -13,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from windtunnel.orchestrator import (
+    DEFAULT_PRICES,
     HUMAN_TIER,
     Budget,
     Handler,
@@ -29,6 +32,7 @@ from windtunnel.orchestrator import (
     SimulationError,
     SqliteStore,
     Trace,
+    UnknownPriceError,
     Workflow,
     resume,
     run,
@@ -50,42 +54,72 @@ from .grading import FiredFault, Verdict, grade
 from .loader import LoadedScenario, resolve
 from .schema import Scenario
 
-__all__ = ["Play", "ScenarioRun", "parse_play", "run_scenario"]
+__all__ = ["Play", "RealModels", "ScenarioRun", "parse_play", "run_scenario"]
+
+RealModels: TypeAlias = Callable[[str, str], Model]
+"""``(state, model id) -> Model``: who answers for a real model in a decision state."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Play:
-    """How decision states are played: one tier, or a ladder of (tier, threshold) rungs."""
+    """How decision states are played: one tier, or a ladder of (tier, threshold) rungs;
+    or the same with real models (``models``) instead of simulated tiers."""
 
     name: str
-    rungs: tuple[tuple[TierProfile, float], ...]
+    rungs: tuple[tuple[TierProfile, float], ...] = ()
+    models: tuple[tuple[str, float], ...] = ()
+    """Real model ids and their thresholds, when the play names real models (then ``rungs`` is empty)."""
     ladder: bool = False
     """A ladder climbs to a human past its last rung, even with one rung."""
 
 
 def parse_play(spec: str | TierProfile) -> Play:
-    """``"small"``, a :class:`TierProfile`, or ``"ladder:small@0.85,mid@0.6,large"``.
+    """``"small"``, a :class:`TierProfile`, ``"ladder:small@0.85,mid@0.6,large"``, or the same
+    with real model ids (``"claude-haiku-4-5"``, ``"ladder:claude-haiku-4-5@0.8,claude-sonnet-4-5"``):
+    any id the price table knows.
 
     Raises:
-        InvalidArgument: an unknown tier, or a malformed ladder.
+        InvalidArgument: an unknown tier or model, a malformed ladder, or one that mixes
+            simulated tiers and real models.
     """
     if isinstance(spec, TierProfile):
         return Play(name=spec.name, rungs=((spec, 0.0),))
     if not spec.startswith("ladder:"):
-        check_choice("tier", spec, sorted(DEFAULT_TIERS), alternative="ladder:TIER@THRESHOLD,...")
+        if _is_model(spec, "tier", ladder=False):
+            return Play(name=spec, models=((spec, 0.0),))
         return Play(name=spec, rungs=((DEFAULT_TIERS[spec], 0.0),))
-    rungs = []
+    rungs, models = [], []
     for part in spec.removeprefix("ladder:").split(","):
         tier, _, threshold = part.strip().partition("@")
-        check_choice("ladder tier", tier, sorted(DEFAULT_TIERS))
         try:
             value = float(threshold) if threshold else 0.0
         except ValueError:
             raise InvalidArgument(f"ladder rung {part!r}: threshold={threshold!r} must be a number") from None
-        rungs.append((DEFAULT_TIERS[tier], value))
-    if not rungs:
+        if _is_model(tier, "ladder tier", ladder=True):
+            models.append((tier, value))
+        else:
+            rungs.append((DEFAULT_TIERS[tier], value))
+    if rungs and models:
+        raise InvalidArgument(
+            f"{spec!r} mixes simulated tiers and real models; a ladder plays one kind or the other"
+        )
+    if not rungs and not models:
         raise InvalidArgument(f"{spec!r} names no rung; e.g. ladder:small@0.85,mid@0.6,large")
-    return Play(name=spec, rungs=tuple(rungs), ladder=True)
+    return Play(name=spec, rungs=tuple(rungs), models=tuple(models), ladder=True)
+
+
+def _is_model(name: str, what: str, *, ladder: bool) -> bool:
+    """False for a simulated tier, True for a model id the price table knows; else raise."""
+    if name in DEFAULT_TIERS:
+        return False
+    try:
+        DEFAULT_PRICES.price(name)
+    except UnknownPriceError:
+        also = "a model id with a known price (claude-haiku-4-5)"
+        if not ladder:
+            also += ", or ladder:TIER@THRESHOLD,..."
+        check_choice(what, name, sorted(DEFAULT_TIERS), alternative=also)
+    return True
 
 
 @dataclass(slots=True, kw_only=True)
@@ -117,6 +151,7 @@ def run_scenario(
     models: Callable[[str, Any], Model] | None = None,
     via_api: bool = False,
     trace: Trace | None = None,
+    real: RealModels | None = None,
 ) -> ScenarioRun:
     """Run ``scenario`` once, for ``seed``, with decision states played as ``play`` says.
 
@@ -131,9 +166,16 @@ def run_scenario(
             state and the case's playbook, it returns the model that plays the state.
         via_api: route every model through the real SDK and the fake Messages API.
         trace: where events go; a new trace by default.
+        real: when ``play`` names real models, called with (state, model id) for the
+            model that answers as that model in that state (see :mod:`windtunnel.evals.live`).
     """
     spec, domain = scenario.scenario, scenario.domain
     how = parse_play(play)
+    if how.models and real is None and models is None:
+        raise InvalidArgument(
+            f"play={how.name!r} names real models: pass real= (windtunnel.evals.live runs them live, "
+            "or replays a recording)"
+        )
     sim = Sim(seed=seed)
     case = resolve(spec, domain, seed=seed)
     injector = FaultInjector(spec.plan, seed=seed)
@@ -162,6 +204,22 @@ def run_scenario(
         if models is not None:
             return LLMAgent(
                 model=models(state, playbook), system=system, tools=tools, allow=allow, **settings
+            )
+        if how.models:
+            assert real is not None  # checked above
+            if not how.ladder:
+                model_id = how.models[0][0]
+                return LLMAgent(
+                    model=real(state, model_id),
+                    system=system,
+                    tools=tools,
+                    allow=allow,
+                    tier=model_id,
+                    **settings,
+                )
+            played = [Rung(tier=m, model=real(state, m), threshold=t) for m, t in how.models]
+            return LadderAgent(
+                Ladder([*played, Rung(tier=HUMAN_TIER)]), system=system, tools=tools, allow=allow, **settings
             )
         if not how.ladder:
             profile = how.rungs[0][0]

@@ -228,6 +228,10 @@ class FakeMessagesAPI:
         client = self.client(rng=rng, api_key=api_key, max_retries=max_retries, timeout=timeout)
         return AnthropicModel(name, client=client)
 
+    async def handle(self, request: httpx2.Request) -> httpx2.Response:
+        """Answer one HTTP request as the API would (what :mod:`.fake_server` serves over a socket)."""
+        return await self._bridge(request)
+
     async def _bridge(self, request: httpx2.Request) -> httpx2.Response:
         # respx 0.23 speaks httpx; its patterns read httpx2 requests fine, but its
         # responses and exceptions must be translated for the SDK's httpx2 client.
