@@ -58,12 +58,27 @@ def test_nothing_found_exits_0(tmp_path: Path) -> None:
         (["--breaking-point", "timeout"], "KIND@TARGET"),
         (["--breaking-point", "nosuch@tool:x"], "fault kind"),
         (["--breaking-point", "crash@run"], "no one severity"),
+        (["--breaking-point", "timeout@tool:siem_search", "--trials", "5"], "not for --breaking-point"),
+        (["--trials", "5", "--kind", "nosuchkind"], "fault kind"),
+        (["--trials", "5", "--kind", "rate_limit", "--config", "oracle"], "nothing to fuzz"),
+        (["--time", "0"], "seconds=0.0 must be more than 0"),
+        (["--trials", "5", "--tag", "nosuchtag"], "no scenario to fuzz"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, args: list[str], message: str) -> None:
     code, output = fuzz(f"{SOC}/c2-beacon.yaml", "--out", str(tmp_path), *args)
     assert code == 2, output
     assert message in output
+    assert "Traceback" not in output
+
+
+def test_an_out_that_is_a_file_is_refused_before_any_trial(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("mine\n")
+    code, output = fuzz(f"{SOC}/c2-beacon.yaml", "--trials", "5", "--out", str(afile))
+    assert code == 2, output
+    assert "is a file" in output
+    assert afile.read_text() == "mine\n"
 
 
 def test_a_broken_scenario_file_exits_2(tmp_path: Path) -> None:
@@ -87,3 +102,4 @@ def test_breaking_point_prints_levels_and_json(tmp_path: Path) -> None:
     assert 1000 < summary["median"] <= 7200
     assert summary["low"] <= summary["median"] <= summary["high"]
     assert "median breaking point" in output
+    assert json.loads((tmp_path / "breaking.json").read_text()) == summary

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from windtunnel.evals.fuzz import Failure, Outcome, fuzz
 from windtunnel.evals.fuzz.coverage import Coverage
+from windtunnel.evals.fuzz.generate import fault_id
 from windtunnel.evals.fuzz.shrink import shrink
 from windtunnel.orchestrator import InvalidArgument
 from windtunnel.scenarios import LoadedScenario, Suite, load_file, load_suite, run_scenario
@@ -211,9 +212,34 @@ def test_saved_regressions_are_replayed_first(tmp_path: Path) -> None:
     again = fuzz(plain(), trials=1, seed=99, config="oracle", workflow=bug, out=tmp_path)
     replayed = [f for f in again.findings if f.trial is None]
     assert {str(f.path) for f in replayed} == {str(f) for f in files}
+    # A replay judges the file as `scenario run` does, whatever the campaign's oracle.
+    blind = fuzz(plain(), trials=1, seed=99, config="oracle", workflow=bug, out=tmp_path, oracle="invariants")
+    assert blind.fixed == []
+    assert {str(f.path) for f in blind.findings if f.trial is None} == {str(f) for f in files}
     correct = "tests.evals.planted_bugs:correct"
     fixed = fuzz(plain(), trials=1, seed=99, config="oracle", workflow=correct, out=tmp_path)
     assert sorted(fixed.fixed) == sorted(str(f) for f in files)
+
+
+def test_a_regression_kept_in_the_suite_is_fuzzed_again_without_id_collisions(tmp_path: Path) -> None:
+    """The file's advice — keep it with your scenarios — must not break the next campaign:
+    generated ids go past the file's own ``fuzz-N``."""
+    bug = "tests.evals.planted_bugs:unverified_write"
+    fuzz(plain(), trials=100, seed=0, config="oracle", workflow=bug, out=tmp_path / "first")
+    kept = sorted((tmp_path / "first" / "regressions").glob("*.yaml"))
+    assert kept
+    again = fuzz(kept, trials=20, seed=3, config="oracle", workflow=bug)
+    assert again.harness_errors == 0, again.harness_messages
+    assert fault_id(1, ["slow", "fuzz-2", "fuzz-x"]) == "fuzz-3"
+
+
+def test_crashes_count_in_coverage() -> None:
+    """A crash stops the run before it can record itself: the resumed life is its trace."""
+    crash = Fault(id="fuzz-1", kind="crash", target="run", at_transition=2)
+    run = _run(beacon(), [crash], seed=3)
+    coverage = Coverage(lambda target: ["crash"] if target == "run" else [])
+    coverage.observe(run.trace.events, scenario="beacon")  # type: ignore[attr-defined]
+    assert any(kind == "crash" and reaction == "run_resumed" for _, kind, reaction in coverage.reached)
 
 
 def test_a_campaign_needs_an_end_and_a_known_oracle() -> None:

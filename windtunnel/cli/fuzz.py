@@ -71,11 +71,17 @@ def fuzz_command(
         raise fail(f"--oracle {oracle!r} must be one of invariants, truth, both")
     try:
         if breaking_point is not None:
+            given = {"--time": time_limit, "--trials": trials, "--kind": kind, "--max-failures": max_failures}
+            extra = [name for name, value in given.items() if value] + (
+                ["--max-faults"] if max_faults != 4 else []
+            )
+            if extra:
+                raise fail(f"{', '.join(extra)}: not for --breaking-point, which searches one fault")
             found = search(
                 paths, breaking_point, seeds=seeds, seed=seed, config=config, workflow=workflow,
                 oracle=oracle, tags=tag or (),  # type: ignore[arg-type]  # checked above
             )  # fmt: skip
-            _show_breaking(found)
+            _show_breaking(found, out)
             raise typer.Exit(0)
         if time_limit is None and trials is None:
             raise fail("give --time SECONDS or --trials N (or both): a campaign needs an end")
@@ -165,8 +171,10 @@ def _show(report: Any, out: Path) -> None:
     typer.echo(json.dumps(report.summary()))
 
 
-def _show_breaking(found: Any) -> None:
+def _show_breaking(found: Any, out: Path) -> None:
     summary = found.summary()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "breaking.json").write_text(json.dumps(summary, indent=2) + "\n")
     typer.echo(f"breaking point of {summary['fault']} ({found.knob}):")
     for level in found.levels:
         typer.echo(

@@ -11,7 +11,8 @@ severity for the point where the workflow starts to fail.
 """
 
 from .breaking import BreakingPoint, Level, breaking_point
-from .campaign import Finding, FuzzProgress, FuzzReport, fuzz
+from .campaign import fuzz
+from .report import Finding, FuzzProgress, FuzzReport
 from .trial import ORACLES, Failure, Oracle, Outcome, Subject
 
 __all__ = [

@@ -234,4 +234,5 @@ def _level(severity: float, points: Sequence[float]) -> Level:
     if not points:
         return Level(severity=severity, broken=0, of=0, low=0.0, high=1.0)
     _, low, high = wilson(broken, len(points))
-    return Level(severity=severity, broken=broken, of=len(points), low=low, high=high)
+    # Rounded: the interval's arithmetic leaves 5.6e-17 where it means 0.
+    return Level(severity=severity, broken=broken, of=len(points), low=round(low, 6), high=round(high, 6))

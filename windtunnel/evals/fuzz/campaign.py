@@ -14,120 +14,32 @@ import dataclasses
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from windtunnel.orchestrator import InvalidArgument, Workflow
+from windtunnel.orchestrator.validation import check_choice
 from windtunnel.scenarios import Kit, LoadedScenario, Suite, load_file, load_suite
-from windtunnel.simulators import Fault, derive_seed
+from windtunnel.simulators import Fault, derive_seed, fault_kinds
 
-from .confirm import Confirmation, confirm
+from .confirm import confirm
 from .coverage import Coverage
 from .generate import generate, space_of
-from .regression import REGRESSIONS, is_generated, load_regressions, regression_id, regression_text
+from .regression import (
+    REGRESSIONS,
+    is_generated,
+    load_regressions,
+    regression_id,
+    regression_text,
+    replay_command,
+)
+from .report import Finding, FuzzProgress, FuzzReport
 from .shrink import shrink
 from .trial import Failure, Oracle, Outcome, Signature, Subject
 
-__all__ = ["Finding", "FuzzProgress", "FuzzReport", "fuzz"]
+__all__ = ["fuzz"]
 
 SEEDS_PER_SCENARIO = 8
 """Trials of one scenario draw their simulation seed from this many."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Finding:
-    """A distinct failure: what broke, the smallest plan found that breaks it, and where it is kept."""
-
-    failure: Failure
-    also: tuple[Failure, ...] = ()
-    """The other failures its shrunk plan shows (e.g. a wrong final state and a missing action)."""
-    scenario: str
-    seed: int
-    """The simulation seed it fails on."""
-    faults: list[Fault]
-    """The shrunk faults, laid over the scenario's own."""
-    generated: int
-    """How many faults the failing trial had before shrinking."""
-    trial: int | None
-    """The trial that found it; None for a saved regression that still fails."""
-    shrink_runs: int = 0
-    confirmation: Confirmation | None = None
-    """For a grader failure: whether fresh seeds confirm it (see :mod:`.confirm`)."""
-    path: Path | None = None
-    """Its regression file, when the campaign has an output directory."""
-    replay: str | None = None
-    """A command that replays it."""
-
-    def summary(self) -> dict[str, Any]:
-        """The finding as JSON-ready data."""
-        return {
-            "oracle": self.failure.oracle,
-            "state": self.failure.state,
-            "event": self.failure.event,
-            "message": self.failure.message,
-            "also": [str(failure) for failure in self.also],
-            "scenario": self.scenario,
-            "seed": self.seed,
-            "faults": [fault.model_dump(mode="json", exclude_none=True) for fault in self.faults],
-            "generated": self.generated,
-            "trial": self.trial,
-            "file": None if self.path is None else str(self.path),
-            "replay": self.replay,
-            "confirmation": None if self.confirmation is None else str(self.confirmation),
-        }
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FuzzProgress:
-    """Where a campaign is, handed to the progress callback about once a second."""
-
-    trials: int
-    seconds: float
-    failures: int
-    coverage: float
-
-
-@dataclass(slots=True, kw_only=True)
-class FuzzReport:
-    """What a campaign did and found."""
-
-    trials: int = 0
-    seconds: float = 0.0
-    runs: int = 0
-    """Scenario runs, baselines and shrinking included."""
-    findings: list[Finding] = field(default_factory=list)
-    fixed: list[str] = field(default_factory=list)
-    """Saved regressions that no longer fail (their files)."""
-    noise: list[Finding] = field(default_factory=list)
-    """Grader failures that fresh seeds did not confirm: a tier's noise, not the faults' doing."""
-    inconclusive: int = 0
-    """Trials in which no generated fault fired and nothing failed: neither pass nor fail."""
-    harness_errors: int = 0
-    harness_messages: list[str] = field(default_factory=list)
-    """The distinct harness errors (the first ten)."""
-    coverage: float = 1.0
-    reached: int = 0
-    """Distinct (state, fault kind, reaction) combinations reached."""
-    unreached: list[tuple[str, str]] = field(default_factory=list)
-    """(state, fault kind) pairs some trial could have hit and none did."""
-
-    @property
-    def trials_per_s(self) -> float:
-        return self.trials / self.seconds if self.seconds else 0.0
-
-    def summary(self) -> dict[str, Any]:
-        """The last line of ``windtunnel fuzz``: trials, speed, failures, the shrunk
-        plans' sizes, coverage."""
-        return {
-            "trials": self.trials,
-            "trials_per_s": round(self.trials_per_s, 1),
-            "failures": len(self.findings),
-            "min_faults": [len(finding.faults) for finding in self.findings],
-            "coverage": round(self.coverage, 4),
-            "inconclusive": self.inconclusive,
-            "harness_errors": self.harness_errors,
-        }
 
 
 def fuzz(
@@ -168,17 +80,19 @@ def fuzz(
         InvalidArgument: bad arguments, or a workflow factory that cannot build.
         ScenarioError: a scenario file (or a saved regression) is invalid.
     """
-    if trials is None and seconds is None:
-        raise InvalidArgument("give trials= or seconds= (or both): a campaign needs an end")
-    if max_faults < 1:
-        raise InvalidArgument(f"max_faults={max_faults} must be at least 1")
+    _check(trials=trials, seconds=seconds, max_faults=max_faults, max_failures=max_failures, kinds=kinds)
     suite = list(paths if isinstance(paths, Suite) else load_suite(paths, tags=tags, ids=ids))
+    if not suite:
+        raise InvalidArgument(
+            f"no scenario to fuzz in {[str(p) for p in paths]} (tags={list(tags)}, ids={list(ids)})"
+        )
     subject = Subject(config=config, workflow=workflow, oracle=oracle)
+    folder = None if out is None else _folder(Path(out))
     campaign = _Campaign(
         subject,
         suite,
         seed=seed,
-        folder=None if out is None else Path(out),
+        folder=folder,
         kinds=kinds,
         max_faults=max_faults,
     )
@@ -212,6 +126,38 @@ def fuzz(
     return report
 
 
+def _check(
+    *,
+    trials: int | None,
+    seconds: float | None,
+    max_faults: int,
+    max_failures: int | None,
+    kinds: Sequence[str] | None,
+) -> None:
+    """Refuse a campaign that could not run, or could not end."""
+    if trials is None and seconds is None:
+        raise InvalidArgument("give trials= or seconds= (or both): a campaign needs an end")
+    for name, value in (("trials", trials), ("max_faults", max_faults), ("max_failures", max_failures)):
+        if value is not None and value < 1:
+            raise InvalidArgument(f"{name}={value} must be at least 1")
+    if seconds is not None and not seconds > 0:
+        raise InvalidArgument(f"seconds={seconds} must be more than 0")
+    for kind in kinds or ():
+        check_choice("fault kind", kind, sorted(fault_kinds()))
+
+
+def _folder(out: Path) -> Path:
+    """``out``, created if need be: refused before any trial, rather than losing what
+    the campaign found when its first regression cannot be written."""
+    if out.exists() and not out.is_dir():
+        raise InvalidArgument(f"out={str(out)!r} is a file, not a folder")
+    try:
+        (out / REGRESSIONS).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidArgument(f"out={str(out)!r} cannot be written: {exc.strerror}") from None
+    return out
+
+
 class _Campaign:
     """A campaign's state: the subject, the scenarios' fault spaces, coverage, what is known."""
 
@@ -228,6 +174,11 @@ class _Campaign:
         self.subject, self.suite, self.seed, self.folder = subject, suite, seed, folder
         self.max_faults = max_faults
         self.spaces = {s.scenario.id: space_of(s, tiers=subject.tiers, kinds=kinds) for s in suite}
+        if not any(space.by_kind for space in self.spaces.values()):
+            wanted = list(kinds) if kinds else "any kind"
+            raise InvalidArgument(
+                f"no fault of {wanted} can hit these scenarios played by {subject.config!r}: nothing to fuzz"
+            )
         self.coverage = Coverage(self._kinds_for)
         self.report = FuzzReport()
         self.known: set[Signature] = set()
@@ -260,7 +211,8 @@ class _Campaign:
         def weight(kind: str, target: str) -> float:
             return self.coverage.weight(kind, target, scenario=scenario)
 
-        faults = generate(rng, self.spaces[scenario], max_faults=self.max_faults, weight=weight)
+        own = [fault.id for fault in loaded.scenario.faults]
+        faults = generate(rng, self.spaces[scenario], max_faults=self.max_faults, weight=weight, taken=own)
         outcome = self.subject.run(loaded, sim_seed, faults)
         calls: dict[str, int] = {}
         for fault in faults:
@@ -308,9 +260,8 @@ class _Campaign:
 
         shrunk = shrink(faults, outcome, still_fails)
         kept = next(f for f in shrunk.outcome.failures if f.signature == failure.signature)
-        check = kept.oracle.removeprefix("grader:")
         confirmation = (
-            confirm(self.subject, loaded, shrunk.faults, check, seed=self.seed)
+            confirm(self.subject, loaded, shrunk.faults, kept.check, seed=self.seed)
             if kept.oracle.startswith("grader:")
             else None
         )
@@ -332,6 +283,9 @@ class _Campaign:
         subject = self.subject
         name = regression_id(loaded, finding.failure, finding.faults, finding.seed)
         path = self.folder / REGRESSIONS / f"{name}.yaml"
+        # The file names the workflow when it was given by name; a callable has no name to write.
+        unnamed = subject.factory is not None and subject.workflow is None
+        replay = replay_command(path, subject.config, "MODULE:FACTORY" if unnamed else None)
         text = regression_text(
             loaded,
             failure=finding.failure,
@@ -341,42 +295,42 @@ class _Campaign:
             workflow=subject.workflow,
             found_by=f"windtunnel fuzz --seed {self.seed}, trial {finding.trial}",
             path=path,
+            replay=replay,
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         load_file(path)  # what was written must load as it will be replayed: a failure here is ours
-        replay = f"windtunnel scenario run {path} --tier {subject.config}"
-        if subject.factory is not None and subject.workflow is None:
-            replay += " --workflow MODULE:FACTORY"  # a callable given in Python has no name to write
         return dataclasses.replace(finding, path=path, replay=replay)
 
     def replay(self) -> None:
-        """Run the saved regressions: those that still fail are findings (their
-        signatures known); those that pass are fixed."""
+        """Run the saved regressions, each judged as ``windtunnel scenario run`` judges
+        it (under this campaign's config and workflow): those that still fail are
+        findings (their signatures known); those that pass are fixed."""
         if self.folder is None:
             return
         for loaded in load_regressions(self.folder):
             spec = loaded.scenario
-            own = [fault for fault in spec.faults if not is_generated(fault)]
-            added = [fault for fault in spec.faults if is_generated(fault)]
-            base = dataclasses.replace(loaded, scenario=spec.model_copy(update={"faults": own}))
             seed = spec.seed or 0
-            outcome = self.subject.run(base, seed, added)
-            new = [failure for failure in outcome.failures if failure.signature not in self.known]
+            outcome = self.subject.as_is(loaded, seed)
+            if outcome.harness_error is not None:
+                raise InvalidArgument(
+                    f"the saved regression {loaded.file} cannot run: {outcome.harness_error}"
+                )
             if not outcome.failures:
                 self.report.fixed.append(loaded.file)
-            elif new:
-                self.known.update(failure.signature for failure in outcome.failures)
-                self.report.findings.append(
-                    Finding(
-                        failure=new[0],
-                        also=tuple(new[1:]),
-                        scenario=spec.id,
-                        seed=seed,
-                        faults=added,
-                        generated=len(added),
-                        trial=None,
-                        path=Path(loaded.file),
-                        replay=f"windtunnel scenario run {loaded.file} --tier {self.subject.config}",
-                    )
+                continue
+            self.known.update(failure.signature for failure in outcome.failures)
+            added = [fault for fault in spec.faults if is_generated(fault)]
+            self.report.findings.append(
+                Finding(
+                    failure=outcome.failures[0],
+                    also=outcome.failures[1:],
+                    scenario=spec.id,
+                    seed=seed,
+                    faults=added,
+                    generated=len(added),
+                    trial=None,
+                    path=Path(loaded.file),
+                    replay=replay_command(loaded.file, self.subject.config),
                 )
+            )

@@ -55,6 +55,12 @@ class Coverage:
             (called if count else self._uncalled.setdefault(scenario, set())).add(aimed)
         for index, event in enumerate(events):
             state = event.state or "-"
+            if event.kind == "run_resumed":
+                # A crash stops the run dead before it can record itself: the life that
+                # resumes is its trace, in the state it died in.
+                self.reached[(state, "crash", "run_resumed")] += 1
+                self._pairs.add((state, "crash"))
+                continue
             if isinstance(event, FaultInjected):
                 run_id, later = event.run_id, events[index + 1 :]
                 reaction = next((e.kind for e in later if e.run_id == run_id and e.kind not in _QUIET), "-")

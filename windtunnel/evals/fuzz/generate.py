@@ -49,10 +49,12 @@ def space_of(loaded: LoadedScenario, *, tiers: Collection[str], kinds: Sequence[
     return Space(by_kind=by_kind)
 
 
-def fault_id(number: int) -> str:
-    """The id of a trial's ``number``-th generated fault (from 1): kept while shrinking,
-    so that removing one fault leaves the others' hash-decided firings unchanged."""
-    return f"fuzz-{number}"
+def fault_id(number: int, taken: Collection[str] = ()) -> str:
+    """The id of a trial's ``number``-th generated fault (from 1), past the ``taken``
+    ones (a scenario's own, e.g. a regression file's): kept while shrinking, so that
+    removing one fault leaves the others' hash-decided firings unchanged."""
+    offset = max((int(t[5:]) for t in taken if t.startswith("fuzz-") and t[5:].isdigit()), default=0)
+    return f"fuzz-{offset + number}"
 
 
 def generate(
@@ -61,9 +63,11 @@ def generate(
     *,
     max_faults: int,
     weight: Callable[[str, str], float] | None = None,
+    taken: Collection[str] = (),
 ) -> list[Fault]:
     """One trial's faults: a swarm of kinds switched on, then one to ``max_faults``
-    faults of them; ``weight(kind, target)`` (default: even) biases each fault's pick."""
+    faults of them; ``weight(kind, target)`` (default: even) biases each fault's pick;
+    their ids avoid the ``taken`` ones."""
     kinds = list(space.by_kind)
     if not kinds:
         return []
@@ -77,7 +81,7 @@ def generate(
     for number in range(1, rng.randint(1, max_faults) + 1):
         kind = rng.choices(on, mean)[0]
         target = rng.choices(aims[kind], weights[kind])[0]
-        made.append(_fault(rng, fault_id(number), kind, target))
+        made.append(_fault(rng, fault_id(number, taken), kind, target))
     return made
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,14 @@ from windtunnel.simulators import Fault
 
 from .trial import Failure
 
-__all__ = ["REGRESSIONS", "is_generated", "load_regressions", "regression_id", "regression_text"]
+__all__ = [
+    "REGRESSIONS",
+    "is_generated",
+    "load_regressions",
+    "regression_id",
+    "regression_text",
+    "replay_command",
+]
 
 REGRESSIONS = "regressions"
 """The folder of an output directory that holds regression files."""
@@ -36,6 +44,14 @@ _PREFIX = "fuzz-"
 def is_generated(fault: Fault) -> bool:
     """Whether ``fault`` is one the fuzzer added (not one of the scenario's own)."""
     return fault.id.startswith(_PREFIX)
+
+
+def replay_command(path: Path | str, config: str, workflow: str | None = None) -> str:
+    """The command that replays the regression file at ``path``, quoted for a shell."""
+    command = ["windtunnel", "scenario", "run", str(path), "--tier", config]
+    if workflow is not None:
+        command += ["--workflow", workflow]
+    return shlex.join(command)
 
 
 def regression_id(loaded: LoadedScenario, failure: Failure, faults: Sequence[Fault], seed: int) -> str:
@@ -56,9 +72,10 @@ def regression_text(
     workflow: str | None,
     found_by: str,
     path: Path,
+    replay: str,
 ) -> str:
     """The text of the regression file at ``path`` for ``failure``, found by ``found_by``
-    (e.g. ``"windtunnel fuzz --seed 0, trial 12"``)."""
+    (e.g. ``"windtunnel fuzz --seed 0, trial 12"``), replayed by the command ``replay``."""
     spec = loaded.scenario
     data: dict[str, Any] = {
         "id": path.stem,
@@ -76,7 +93,6 @@ def regression_text(
     data["faults"] = [_fault(fault) for fault in [*spec.faults, *faults]]
     if spec.budget is not None:
         data["budget"] = spec.budget.model_dump(mode="json", exclude_none=True)
-    replay = f"windtunnel scenario run {path} --tier {config}"
     header = [
         f"# Found by {found_by}, on config {config}, from scenario {spec.id!r} ({loaded.file}).",
         f"# What broke: {failure.oracle} in state {failure.state}, at {failure.event}:",

@@ -59,6 +59,11 @@ class Failure:
     """What happened, in the checker's or the grader's words."""
 
     @property
+    def check(self) -> str:
+        """The checker or grader check, without its oracle's prefix."""
+        return self.oracle.partition(":")[2]
+
+    @property
     def signature(self) -> Signature:
         """(oracle, state, event kind): what distinct failures are told apart by."""
         return (self.oracle, self.state, self.event)
@@ -116,7 +121,7 @@ class Subject:
         self.config = config
         self.models = oracle_models() if config == ORACLE_CONFIG else None
         # The oracle plays no tier: no model or API fault has anything to hit.
-        self.tiers = [] if self.models else [profile.name for profile, _ in parse_play(config).rungs]
+        self.tiers = [] if self.models else _tiers(config)
         self.workflow = workflow if isinstance(workflow, str) else None
         """The factory as ``module:function``, when given so (written into regression files)."""
         self.factory = load_factory(workflow) if isinstance(workflow, str) else workflow
@@ -142,19 +147,11 @@ class Subject:
             failures += _broken(events, run.workflow)
         if self.oracle != "invariants" and not run.verdict.correct:
             passed = self.passed(loaded, seed, ())
-            result = run.result
-            left_to_human = result.final_state in loaded.domain.escalated_states
+            excused = _excused(loaded, run)
             failures += [
-                Failure(
-                    oracle=f"grader:{check.name}",
-                    state=result.final_state or "-",
-                    event=f"run_finished:{result.status}",
-                    message=check.reason,
-                )
-                for check in run.verdict.failed
-                if passed is not None
-                and check.name in passed
-                and not (left_to_human and check.name in SAFE_WHEN_ESCALATED)
+                failure
+                for failure in _graded(run)
+                if passed is not None and failure.check in passed and failure.check not in excused
             ]
         return Outcome(
             failures=tuple(failures),
@@ -164,17 +161,31 @@ class Subject:
         )
 
     def passed(self, loaded: LoadedScenario, seed: int, faults: Sequence[Fault]) -> frozenset[str] | None:
-        """The grader checks ``loaded`` passes on ``seed`` with ``faults`` over its own
-        (None when the run fails in the harness). Kept for runs without ``faults``: the
-        baselines every trial of a scenario and seed is compared with."""
+        """The grader checks ``loaded`` passes on ``seed`` with ``faults`` over its own —
+        those a run left with a human is excused from counting as passed, as a trial
+        judges them (None when the run fails in the harness). Kept for runs without
+        ``faults``: the baselines every trial of a scenario and seed is compared with."""
         key = (loaded.scenario.id, seed)
         if not faults and key in self._baselines:
             return self._baselines[key]
         run = self._run(loaded, seed, faults)
-        passed = None if isinstance(run, str) else frozenset(c.name for c in run.verdict.checks if c.passed)
+        passed = None
+        if not isinstance(run, str):
+            passed = frozenset(c.name for c in run.verdict.checks if c.passed)
+            passed |= _excused(loaded, run) if faults else frozenset()
         if not faults:
             self._baselines[key] = passed
         return passed
+
+    def as_is(self, loaded: LoadedScenario, seed: int) -> Outcome:
+        """``loaded`` judged as ``windtunnel scenario run`` judges it — every broken
+        invariant and every failed grader check, no baseline (the file is the case):
+        how a saved regression still fails, if it does."""
+        run = self._run(loaded, seed, ())
+        if isinstance(run, str):
+            return Outcome(failures=(), fired_on={}, harness_error=run)
+        failures = [*_broken(run.trace.events, run.workflow), *_graded(run)]
+        return Outcome(failures=tuple(failures), fired_on={}, events=run.trace.events)
 
     def _run(self, loaded: LoadedScenario, seed: int, faults: Sequence[Fault]) -> ScenarioRun | str:
         """The run of ``loaded`` with ``faults`` over its own, or the harness error that stopped it."""
@@ -190,6 +201,35 @@ class Subject:
             raise
         except Exception as exc:  # the harness's own failure: reported apart, never the agent's
             return f"{type(exc).__name__}: {exc}"
+
+
+def _tiers(config: str) -> list[str]:
+    """The simulated tiers ``config`` plays; an unknown one names ``oracle`` too."""
+    try:
+        return [profile.name for profile, _ in parse_play(config).rungs]
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{exc}; or {ORACLE_CONFIG!r} (the playbook played perfectly)") from None
+
+
+def _graded(run: ScenarioRun) -> list[Failure]:
+    """The grader checks a run failed, as failures at its final state."""
+    result = run.result
+    return [
+        Failure(
+            oracle=f"grader:{check.name}",
+            state=result.final_state or "-",
+            event=f"run_finished:{result.status}",
+            message=check.reason,
+        )
+        for check in run.verdict.failed
+    ]
+
+
+def _excused(loaded: LoadedScenario, run: ScenarioRun) -> frozenset[str]:
+    """The checks a run that ended with a human (in an escalated state) may fail under
+    faults (see :data:`SAFE_WHEN_ESCALATED`)."""
+    left_to_human = run.result.final_state in loaded.domain.escalated_states
+    return SAFE_WHEN_ESCALATED if left_to_human else frozenset()
 
 
 def _broken(events: Sequence[Event], workflow: Workflow | None) -> list[Failure]:
