@@ -104,6 +104,7 @@ class FuzzReport:
             "failures": len(self.findings),
             "min_faults": [len(finding.faults) for finding in self.findings],
             "coverage": round(self.coverage, 4),
+            "reached": self.reached,
             "inconclusive": self.inconclusive,
             "harness_errors": self.harness_errors,
         }
