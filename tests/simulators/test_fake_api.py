@@ -339,15 +339,26 @@ def test_a_direct_model_takes_the_sdk_only_for_a_call_whose_first_attempt_fails(
     assert asked == [False, True, False]  # each first attempt is decided before any request exists
 
 
-def test_a_direct_model_raises_a_failure_of_the_served_model_as_the_sdk_path_does() -> None:
-    api = FakeMessagesAPI(Broken())
-    sim = Sim(seed=0)
+class Unserializable:
+    name = NAME
 
-    with pytest.raises(FakeAPIError, match=r"POST /v1/messages.*not a simulated fault"):
-        sim.run(api.direct_model(NAME, rng=sim.rng("fake_api/jitter")).create(REQUEST))
+    async def create(self, request: ModelRequest) -> ModelResponse:
+        use = ToolUseBlock(id="toolu_01", name="lookup_ip", input={"ip": object()})
+        return ModelResponse(model=NAME, content=(use,), stop_reason="tool_use", usage=ANSWER.usage)
 
-    assert [(a.number, a.status) for a in api.attempts] == [(1, None)]
-    assert isinstance(api.errors[0], RuntimeError)
+
+@pytest.mark.parametrize("served", [Broken(), Unserializable()], ids=["model-raises", "answer-not-json"])
+def test_a_direct_model_raises_a_failure_of_the_served_model_as_the_sdk_path_does(served: object) -> None:
+    failures = {}
+    for how in ("model", "direct_model"):
+        api = FakeMessagesAPI(served)  # type: ignore[arg-type]
+        sim = Sim(seed=0)
+        with pytest.raises(FakeAPIError, match=r"POST /v1/messages.*not a simulated fault") as raised:
+            sim.run(getattr(api, how)(NAME, rng=sim.rng("fake_api/jitter")).create(REQUEST))
+        failures[how] = str(raised.value), type(api.errors[0]), api.attempts
+
+    assert failures["direct_model"] == failures["model"]
+    assert [(a.number, a.status) for a in failures["model"][2]] == [(1, None)]
 
 
 def test_routes_added_with_httpx_exceptions_work_and_unrouted_requests_fail_loudly() -> None:

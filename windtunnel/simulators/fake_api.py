@@ -421,6 +421,7 @@ class _DirectModel:
         try:
             try:
                 response = await self._served.create(request_from_api(json.loads(body)))
+                answer = json.dumps(response_to_api(response))
             except Exception as exc:  # the served Model's bug: FakeAPIError, as through the SDK
                 raise api._failed_bare(exc) from exc
             status = 200
@@ -437,7 +438,7 @@ class _DirectModel:
                 )
             )
         return response_from_api(
-            json.loads(json.dumps(response_to_api(response))),
+            json.loads(answer),
             request_id=_request_id(number),
             retries=0,
             latency=loop.time() - started,
