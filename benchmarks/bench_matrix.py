@@ -3,7 +3,9 @@
 1. ``runs_per_s_per_core``: in-process, every soc-core scenario x seeds on the
    ``small`` tier, each run graded and turned into its row and event rows (trace
    digest included) by ``run_cell``, no disk; after one warm run of every scenario
-   (first-use imports and caches are start-up, not throughput).
+   (first-use imports and caches are start-up, not throughput);
+   ``trials_per_s_per_core``: the same runs as a fuzzer's trials, ``run_scenario``
+   (graded) and ``check_all``, with no row, event rows or digest.
 2. ``matrix_10k_wall_s``: ``run_experiment`` on soc-core x seeds x 3 tiers (10,032
    runs by default) on a process pool of 2 workers, writing the results directory;
    pool start-up and suite loading included.
@@ -16,8 +18,8 @@
    is not installed).
 
 Not a test: it asserts nothing about timings. Last line: one JSON object.
-Targets (issue 10): >= 1,000 graded runs/s per core; 10,000 runs <= 10 s on 2 cores;
-RSS growth < 100 MB from 1,000 to 100,000 runs; Ray within 2x of the pool.
+Targets (issue 10): >= 1,000 graded runs/s per core (the fuzzer: >= 500 trials/s per core);
+10,000 runs <= 10 s on 2 cores; RSS growth < 100 MB from 1,000 to 100,000 runs; Ray within 2x of the pool.
 
     python benchmarks/bench_matrix.py [--seeds N] [--matrix-runs N] [--rss-runs N] [--ray-runs N]
 """
@@ -34,7 +36,8 @@ import time
 from importlib.util import find_spec
 from pathlib import Path
 
-from windtunnel.evals import Experiment, Progress, run_cell, run_experiment
+from windtunnel.evals import Cell, Experiment, Progress, check_all, run_cell, run_experiment
+from windtunnel.scenarios import run_scenario
 
 SOC_CORE = "windtunnel/scenarios/soc/scenarios/soc-core.yaml"
 TIERS = ["small", "mid", "large"]
@@ -73,6 +76,30 @@ def in_process(seeds: int) -> float:
     elapsed = time.perf_counter() - started
     per_core = len(cells) / elapsed
     print(f"in-process: {len(cells)} graded runs of soc-core in {elapsed:.2f} s = {per_core:.0f} runs/s/core")
+    return per_core
+
+
+def trials(seeds: int) -> float:
+    experiment = Experiment(name="bench", scenarios=[SOC_CORE], seeds=seeds, configs=["small"], recheck=0)
+    suite = experiment.load()
+    scenarios = experiment.scenarios_by_plan(suite)
+    cells = experiment.cells(suite)
+
+    def trial(cell: Cell) -> None:
+        run = run_scenario(scenarios[(cell.scenario, cell.plan)], seed=cell.seed, play="small")
+        check_all(run.trace.events, run.workflow)
+
+    for cell in cells[:: experiment.seeds]:  # warm, as in_process()
+        trial(cell)
+    started = time.perf_counter()
+    for cell in cells:
+        trial(cell)
+    elapsed = time.perf_counter() - started
+    per_core = len(cells) / elapsed
+    print(
+        f"fuzzer trials: {len(cells)} of soc-core (run, grade, invariants) in {elapsed:.2f} s "
+        f"= {per_core:.0f} trials/s/core"
+    )
     return per_core
 
 
@@ -153,6 +180,7 @@ def main() -> None:
     args = parser.parse_args()
     summary = {
         "runs_per_s_per_core": round(in_process(args.seeds), 1),
+        "trials_per_s_per_core": round(trials(args.seeds), 1),
         "matrix_10k_wall_s": round(matrix(args.matrix_runs), 2),
     }
     growth, later = rss_growth(args.rss_runs)

@@ -268,7 +268,8 @@ def test_models_are_chosen_by_name_and_an_unknown_name_gets_the_apis_404() -> No
 def test_the_plan_decides_each_attempt_that_no_queued_fault_claims() -> None:
     asked: list[tuple[int, str]] = []
 
-    def plan(number: int, request: httpx2.Request) -> HttpFaultKind | None:
+    def plan(number: int, request: httpx2.Request | None) -> HttpFaultKind | None:
+        assert request is not None
         asked.append((number, request.headers["x-stainless-retry-count"]))
         return "overloaded" if number == 2 else None
 
@@ -313,6 +314,51 @@ def test_a_failure_of_the_fake_itself_is_raised_at_once_not_retried(
     with pytest.raises(FakeAPIError, match="failed 1 time") as checked:
         api.check()
     assert checked.value.__cause__ is api.errors[0]
+
+
+def test_a_direct_model_takes_the_sdk_only_for_a_call_whose_first_attempt_fails() -> None:
+    def run(how: str) -> tuple[list[ModelResponse], list[ModelRequest], tuple[Attempt, ...], list[bool]]:
+        asked: list[bool] = []  # whether the plan was shown a request
+
+        def plan(number: int, request: httpx2.Request | None) -> HttpFaultKind | None:
+            asked.append(request is not None)
+            return "overloaded" if number == 1 else None
+
+        served, sim = Canned(), Sim(seed=0)
+        api = FakeMessagesAPI(served, plan=plan)
+        model = getattr(api, how)(NAME, rng=sim.rng("fake_api/jitter"))
+        responses = [sim.run(model.create(REQUEST)) for _ in range(2)]
+        assert api.route.call_count == (2 if how == "direct_model" else 3)
+        return responses, served.seen, api.attempts, asked
+
+    *direct, asked = run("direct_model")
+    *sdk, _ = run("model")
+
+    assert direct == sdk
+    assert [(r.request_id, r.retries) for r in direct[0]] == [("req_fake_000002", 1), ("req_fake_000003", 0)]
+    assert asked == [False, True, False]  # each first attempt is decided before any request exists
+
+
+class Unserializable:
+    name = NAME
+
+    async def create(self, request: ModelRequest) -> ModelResponse:
+        use = ToolUseBlock(id="toolu_01", name="lookup_ip", input={"ip": object()})
+        return ModelResponse(model=NAME, content=(use,), stop_reason="tool_use", usage=ANSWER.usage)
+
+
+@pytest.mark.parametrize("served", [Broken(), Unserializable()], ids=["model-raises", "answer-not-json"])
+def test_a_direct_model_raises_a_failure_of_the_served_model_as_the_sdk_path_does(served: object) -> None:
+    failures = {}
+    for how in ("model", "direct_model"):
+        api = FakeMessagesAPI(served)  # type: ignore[arg-type]
+        sim = Sim(seed=0)
+        with pytest.raises(FakeAPIError, match=r"POST /v1/messages.*not a simulated fault") as raised:
+            sim.run(getattr(api, how)(NAME, rng=sim.rng("fake_api/jitter")).create(REQUEST))
+        failures[how] = str(raised.value), type(api.errors[0]), api.attempts
+
+    assert failures["direct_model"] == failures["model"]
+    assert [(a.number, a.status) for a in failures["model"][2]] == [(1, None)]
 
 
 def test_routes_added_with_httpx_exceptions_work_and_unrouted_requests_fail_loudly() -> None:
@@ -366,6 +412,10 @@ KINDS = "['rate_limit', 'overloaded', 'server_error', 'connect_timeout', 'read_t
         (
             lambda: FakeMessagesAPI({}),
             "models={} must be a Model or a non-empty mapping of model name -> Model",
+        ),
+        (
+            lambda: FakeMessagesAPI({NAME: Canned()}).direct_model(NAME, rng=random.Random(0)),
+            "direct_model() serves one Model; with models by name, use model()",
         ),
     ],
 )

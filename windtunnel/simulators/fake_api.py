@@ -21,6 +21,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal, Self, TypeAlias, get_args
 
 import anthropic
@@ -33,7 +34,15 @@ from anthropic._models import FinalRequestOptions
 
 from windtunnel.orchestrator.anthropic_model import AnthropicModel
 from windtunnel.orchestrator.errors import InvalidArgument, SimulationError
-from windtunnel.orchestrator.model import Model, request_from_api, response_to_api
+from windtunnel.orchestrator.model import (
+    Model,
+    ModelRequest,
+    ModelResponse,
+    request_from_api,
+    request_to_api,
+    response_from_api,
+    response_to_api,
+)
 from windtunnel.orchestrator.validation import check_choice, check_number
 
 __all__ = [
@@ -82,8 +91,10 @@ class HttpFault:
             )
 
 
-AttemptPlan: TypeAlias = Callable[[int, httpx2.Request], HttpFault | HttpFaultKind | None]
-"""Decides per attempt, given its 1-based number and request, whether to fail it (see ``plan=``)."""
+AttemptPlan: TypeAlias = Callable[[int, httpx2.Request | None], HttpFault | HttpFaultKind | None]
+"""Decides per attempt, given its 1-based number and request, whether to fail it (see ``plan=``);
+the request is None for the first attempt of a :meth:`FakeMessagesAPI.direct_model` call,
+decided before any HTTP request is built."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,11 +167,19 @@ class FakeMessagesAPI:
         self._attempts: list[Attempt] = []
         self._count = 0
         self._errors: list[Exception] = []
-        self.router = respx.Router(base_url=self.base_url, assert_all_called=False, assert_all_mocked=True)
+
+    # The router and its route cost ~0.15 ms to build: only an SDK client needs them.
+    @cached_property
+    def router(self) -> respx.Router:
         """The respx router; its recorded calls hold the API key (never serialize them)."""
-        self.route = self.router.post("/v1/messages", name="messages").mock(side_effect=self._serve)
+        router = respx.Router(base_url=self.base_url, assert_all_called=False, assert_all_mocked=True)
+        router.post("/v1/messages", name="messages").mock(side_effect=self._serve)
+        return router
+
+    @property
+    def route(self) -> respx.Route:
         """The route of ``POST /v1/messages``: ``route.call_count`` is the SDK's attempts."""
-        self._transport = httpx2.MockTransport(self._bridge)
+        return self.router["messages"]
 
     def __repr__(self) -> str:
         names = sorted(self._models) if isinstance(self._models, Mapping) else [self._models.name]
@@ -209,7 +228,7 @@ class FakeMessagesAPI:
             jitter=rng,
             api_key=api_key,
             base_url=self.base_url,
-            http_client=httpx2.AsyncClient(transport=self._transport, trust_env=False),
+            http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(self._bridge), trust_env=False),
             max_retries=max_retries,
             timeout=anthropic.NOT_GIVEN if timeout is None else timeout,
             open_telemetry=False,  # no tracer lookup, no wall-clock span start
@@ -231,6 +250,34 @@ class FakeMessagesAPI:
     async def handle(self, request: httpx2.Request) -> httpx2.Response:
         """Answer one HTTP request as the API would (what :mod:`.fake_server` serves over a socket)."""
         return await self._bridge(request)
+
+    def direct_model(
+        self,
+        name: str,
+        *,
+        rng: random.Random,
+        api_key: str = DEFAULT_API_KEY,
+        max_retries: int = 2,
+        timeout: float | None = None,
+    ) -> Model:
+        """Like :meth:`model`, but only a call whose first attempt fails takes the SDK.
+
+        A call whose first attempt no fault claims is answered straight from the served
+        Model, exactly as the SDK would have returned it (the request and response go
+        through JSON, the request id and attempt are counted), in a fraction of the time;
+        one whose first attempt fails takes the SDK, its retries and its back-off. The
+        plan decides that first attempt when the call starts, with ``request`` None (the
+        SDK builds its request without yielding to the loop: nothing can run between).
+        Needs one served Model (not a mapping by name).
+        """
+        if isinstance(self._models, Mapping):
+            raise InvalidArgument("direct_model() serves one Model; with models by name, use model()")
+        served = self._models
+
+        def sdk() -> AnthropicModel:
+            return self.model(name, rng=rng, api_key=api_key, max_retries=max_retries, timeout=timeout)
+
+        return _DirectModel(self, name, served, sdk)
 
     async def _bridge(self, request: httpx2.Request) -> httpx2.Response:
         # respx 0.23 speaks httpx; its patterns read httpx2 requests fine, but its
@@ -259,10 +306,14 @@ class FakeMessagesAPI:
             "fault; to fail an attempt on purpose use FakeMessagesAPI.fail_next() or plan="
         )
 
+    def _failed_bare(self, exc: Exception) -> FakeAPIError:
+        """What :meth:`_failed` says of the SDK's request, for a call answered without one."""
+        return self._failed(exc, httpx2.Request("POST", f"{self.base_url}/v1/messages"))
+
     async def _serve(self, request: httpx2.Request) -> httpx.Response:
         self._count += 1
         number = self._count
-        request_id = f"req_fake_{number:06d}"
+        request_id = _request_id(number)
         at = asyncio.get_running_loop().time()
         model_name: str | None = None
         fault: HttpFault | None = None
@@ -290,7 +341,7 @@ class FakeMessagesAPI:
                 )
             )
 
-    def _planned(self, number: int, request: httpx2.Request) -> HttpFault | None:
+    def _planned(self, number: int, request: httpx2.Request | None) -> HttpFault | None:
         if self._plan is None:
             return None
         decided = self._plan(number, request)
@@ -334,6 +385,70 @@ class FakeMessagesAPI:
         )
 
 
+class _DirectModel:
+    """A model of :meth:`FakeMessagesAPI.direct_model`: the SDK only for a call whose first attempt fails."""
+
+    def __init__(
+        self, api: FakeMessagesAPI, name: str, served: Model, sdk: Callable[[], AnthropicModel]
+    ) -> None:
+        self._api = api
+        self._name = name
+        self._served = served
+        self._make_sdk = sdk
+        self._sdk: AnthropicModel | None = None
+
+    @property
+    def name(self) -> str:
+        """The model id sent to the API."""
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"FakeMessagesAPI.direct_model({self._name!r})"
+
+    async def create(self, request: ModelRequest) -> ModelResponse:
+        """Answer ``request`` as an :class:`AnthropicModel` over the fake would."""
+        api = self._api
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        # The SDK's JSON (it refuses NaN too, before any attempt), read back as the fake reads it.
+        body = json.dumps(request_to_api(request, model=self._name), ensure_ascii=False, allow_nan=False)
+        fault = api._queue.popleft() if api._queue else api._planned(api._count + 1, None)
+        if fault is not None:
+            # Decided once: the SDK's first attempt meets this fault instead of asking the plan.
+            api._queue.appendleft(fault)
+            if self._sdk is None:
+                self._sdk = self._make_sdk()
+            return await self._sdk.create(request)
+        api._count += 1
+        number = api._count
+        status: int | None = None
+        try:
+            try:
+                response = await self._served.create(request_from_api(json.loads(body)))
+                answer = json.dumps(response_to_api(response))
+            except Exception as exc:  # the served Model's bug: FakeAPIError, as through the SDK
+                raise api._failed_bare(exc) from exc
+            status = 200
+        finally:
+            api._attempts.append(
+                Attempt(
+                    number=number,
+                    at=started,
+                    model=self._name,
+                    retry_count=0,
+                    fault=None,
+                    status=status,
+                    request_id=None if status is None else _request_id(number),
+                )
+            )
+        return response_from_api(
+            json.loads(answer),
+            request_id=_request_id(number),
+            retries=0,
+            latency=loop.time() - started,
+        )
+
+
 class _SimAsyncAnthropic(anthropic.AsyncAnthropic):
     """``AsyncAnthropic`` that needs no thread and draws its retry jitter from a seeded stream."""
 
@@ -372,6 +487,10 @@ class _SimAsyncAnthropic(anthropic.AsyncAnthropic):
         nb_retries = min(options.get_max_retries(self.max_retries) - remaining_retries, 1000)
         sleep_seconds = min(INITIAL_RETRY_DELAY * pow(2.0, nb_retries), MAX_RETRY_DELAY)
         return max(sleep_seconds * (1 - 0.25 * self._jitter.random()), 0.0)
+
+
+def _request_id(number: int) -> str:
+    return f"req_fake_{number:06d}"
 
 
 def _as_fault(fault: HttpFault | HttpFaultKind) -> HttpFault:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from windtunnel.scenarios import LoadedScenario, load_suite, run_scenario
+from windtunnel.scenarios import LoadedScenario, load_suite, overlay, run_scenario
 from windtunnel.scenarios.soc import DOMAIN
 from windtunnel.simulators import derive_seed
+from windtunnel.simulators.faults import Fault, Trigger
 
 assert DOMAIN.scenarios is not None
 FOLDER = DOMAIN.scenarios
@@ -140,3 +141,26 @@ def test_via_api_sends_every_model_call_through_the_sdk() -> None:
     calls = run.trace.query(kind="model_called")
     assert calls
     assert all(call.request_id is not None for call in calls)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        [Fault(id="rl", kind="rate_limit", target="tier:small", trigger=Trigger(probability=0.4))],
+        [
+            Fault(id="ov", kind="overloaded", target="tier:small", trigger=Trigger(probability=0.3)),
+            Fault(id="rl", kind="rate_limit", target="tier:small", trigger=Trigger(nth=3), retry_after=5),
+        ],
+    ],
+    ids=["rate-limits", "overloads-and-a-rate-limit"],
+)
+def test_only_calls_an_api_fault_fails_need_the_sdk_for_the_same_trace(faults: list[Fault]) -> None:
+    # By default a tier with API faults sends a call through the SDK only when its first
+    # attempt fails; via_api sends every call. The traces must not tell them apart.
+    loaded = overlay(BY_ID["soc-c2-45-minute-investigation"], faults, plan="api")
+    for seed in range(3):
+        direct = run_scenario(loaded, seed=seed, play="small")
+        sdk = run_scenario(loaded, seed=seed, play="small", via_api=True)
+        assert direct.trace.dumps() == sdk.trace.dumps()
+        assert direct.injector.log == sdk.injector.log
+    assert any(kind != "hallucinated_tool_call" for _, kind, _ in direct.injector.log)
