@@ -55,6 +55,18 @@ def main() -> None:
         f"{len(report.findings)} failures, {len(report.noise)} noise"
     )
 
+    oracle = fuzz(
+        suite,
+        trials=args.trials,
+        seed=args.seed,
+        config="oracle",
+        workflow="tests.evals.planted_bugs:correct",
+    )
+    print(
+        f"throughput, config oracle: {oracle.trials} trials in {oracle.seconds:.1f} s = "
+        f"{oracle.trials_per_s:.0f}/s; {oracle.runs / oracle.trials:.2f} runs per trial"
+    )
+
     start = time.perf_counter()
     planted = fuzz(
         [SOC / f"{name}.yaml" for name in PLAIN],
@@ -73,6 +85,7 @@ def main() -> None:
             {
                 "trials_per_s_per_core": round(report.trials_per_s, 1),
                 "runs_per_trial": round(report.runs / report.trials, 2),
+                "trials_per_s_per_core_oracle": round(oracle.trials_per_s, 1),
                 "inconclusive": report.inconclusive,
                 "planted_bug_s": round(found_s, 2) if first else None,
                 "planted_bug_faults": len(first.faults) if first else None,
