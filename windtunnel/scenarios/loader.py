@@ -36,7 +36,7 @@ from windtunnel.simulators import DEFAULT_TIERS, Fault, FaultPlan, Sim, derive_s
 
 from .domain import Case, Domain, load_domain, load_factory
 from .problems import FileProblem, ScenarioError, format_path, line_of, problems_from
-from .schema import Scenario
+from .schema import Scenario, Truth
 from .vary import Template, draw, placeholders, substitute
 
 __all__ = [
@@ -239,27 +239,39 @@ def resolve(scenario: Scenario, domain: Domain, *, seed: int) -> Case:
 class _Templates:
     """A scenario's world, input and truth, compiled to be filled in for each seed."""
 
-    scenario: weakref.ref[Scenario]
+    truth_of: weakref.ref[Truth]
+    world_of: dict[str, Any]
+    input_of: dict[str, Any]
     world: Template
     input: Template
     truth: Template
 
 
-# A scenario runs with many seeds: its trees are compiled once, by the scenario's identity
-# (a Scenario is not hashable), and forgotten with it.
+# A scenario runs with many seeds: its trees are compiled once, by the identity of its
+# truth, world and input (a Scenario is not hashable), and forgotten with its truth. By
+# those rather than the scenario's own: a copy with other faults (an extra plan, a fuzz
+# trial) shares them, and its trees.
 _TEMPLATES: dict[int, _Templates] = {}
 
 
 def _templates(scenario: Scenario) -> _Templates:
     """The compiled trees of ``scenario``, compiled on first use."""
-    key = id(scenario)
+    truth = scenario.truth
+    key = id(truth)
     found = _TEMPLATES.get(key)
-    if found is None or found.scenario() is not scenario:
+    if (
+        found is None
+        or found.truth_of() is not truth
+        or found.world_of is not scenario.world
+        or found.input_of is not scenario.input
+    ):
         found = _TEMPLATES[key] = _Templates(
-            scenario=weakref.ref(scenario, lambda _: _TEMPLATES.pop(key, None)),
+            truth_of=weakref.ref(truth, lambda _: _TEMPLATES.pop(key, None)),
+            world_of=scenario.world,
+            input_of=scenario.input,
             world=Template(scenario.world),
             input=Template(scenario.input),
-            truth=Template(scenario.truth.model_dump()),
+            truth=Template(truth.model_dump()),
         )
     return found
 
