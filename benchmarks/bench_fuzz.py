@@ -30,14 +30,6 @@ from windtunnel.scenarios import load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 SOC = ROOT / "windtunnel/scenarios/soc/scenarios"
-PLAIN = (
-    "benign-backup",
-    "benign-scanner",
-    "c2-beacon",
-    "critical-host-c2",
-    "privileged-login",
-    "suspicious-login",
-)
 
 
 def main() -> None:
@@ -46,6 +38,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="The campaigns' seed.")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))  # the planted bugs live in the tests
+    from tests.evals.planted_bugs import plain_paths
 
     suite = load_suite([SOC / "soc-core.yaml"])
     report = fuzz(suite, trials=args.trials, seed=args.seed, workflow="tests.evals.planted_bugs:correct")
@@ -69,7 +62,7 @@ def main() -> None:
 
     start = time.perf_counter()
     planted = fuzz(
-        [SOC / f"{name}.yaml" for name in PLAIN],
+        plain_paths(),
         trials=5000,
         seed=args.seed,
         workflow="tests.evals.planted_bugs:unverified_write",

@@ -70,22 +70,15 @@ from hypothesis.database import InMemoryExampleDatabase, choices_to_bytes
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.evals.planted_bugs import plain_paths  # noqa: E402
 from windtunnel.evals.fuzz import Failure, Outcome, Subject  # noqa: E402
-from windtunnel.evals.fuzz.campaign import Finding, _Campaign  # noqa: E402
+from windtunnel.evals.fuzz.campaign import _Campaign  # noqa: E402
+from windtunnel.evals.fuzz.report import Finding  # noqa: E402
 from windtunnel.evals.fuzz.shrink import _cost, shrink  # noqa: E402
 from windtunnel.scenarios import LoadedScenario, load_suite  # noqa: E402
 from windtunnel.scenarios.fault_space import PARAMETERS  # noqa: E402
 from windtunnel.simulators import Fault, Trigger  # noqa: E402
 
-SOC = ROOT / "windtunnel/scenarios/soc/scenarios"
-PLAIN = (
-    "benign-backup",
-    "benign-scanner",
-    "c2-beacon",
-    "critical-host-c2",
-    "privileged-login",
-    "suspicious-login",
-)
 BUGS = ("unverified_write", "never_escalates", "timeout_approves", "retry_without_key")
 METHODS = ("library", "hypothesis", "hypothesis_fired")
 Signature = tuple[str, str, str]
@@ -154,7 +147,7 @@ def key(plan: Sequence[Fault]) -> str:
 def collect(seeds: int, trials: int) -> tuple[list[Case], int]:
     """The failures each campaign shrinks, as first found (those of 2+ faults, each trial
     and signature once over the bugs), and how many had one fault."""
-    suite = load_suite([SOC / f"{name}.yaml" for name in PLAIN])
+    suite = load_suite(plain_paths())
     cases: list[Case] = []
     seen: set[tuple[str, int, str, Signature]] = set()
     single = 0

@@ -24,13 +24,39 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 
 from windtunnel.orchestrator import Handler, Outcome, Policy, StepContext, ToolUseBlock, Workflow
 from windtunnel.orchestrator.tools import Tool, ToolRegistry, run_tool
 from windtunnel.scenarios.domain import Kit
 from windtunnel.scenarios.soc import soc_workflow
 
-__all__ = ["correct", "never_escalates", "retry_without_key", "timeout_approves", "unverified_write"]
+__all__ = [
+    "PLAIN",
+    "correct",
+    "never_escalates",
+    "plain_paths",
+    "retry_without_key",
+    "timeout_approves",
+    "unverified_write",
+]
+
+PLAIN = (
+    "benign-backup",
+    "benign-scanner",
+    "c2-beacon",
+    "critical-host-c2",
+    "privileged-login",
+    "suspicious-login",
+)
+"""The SOC scenarios that meet no fault of their own: where the fuzzer hunts the planted bugs."""
+
+
+def plain_paths() -> list[Path]:
+    """The files of :data:`PLAIN`."""
+    folder = Path(__file__).resolve().parents[2] / "windtunnel/scenarios/soc/scenarios"
+    return [folder / f"{name}.yaml" for name in PLAIN]
+
 
 correct = soc_workflow
 """The SOC workflow, unchanged: the fuzzer must report nothing against it."""

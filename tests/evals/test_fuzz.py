@@ -20,6 +20,8 @@ from windtunnel.scenarios import LoadedScenario, Suite, load_file, load_suite, r
 from windtunnel.scenarios.strategies import fault_plans, targets_of
 from windtunnel.simulators import Fault, FaultInjector, FaultPlan, Trigger
 
+from .planted_bugs import plain_paths
+
 SOC = Path("windtunnel/scenarios/soc/scenarios")
 
 
@@ -186,20 +188,9 @@ def test_inconclusive_trials_are_counted_not_passed() -> None:
     assert report.summary()["inconclusive"] == report.inconclusive
 
 
-PLAIN = (
-    "benign-backup",
-    "benign-scanner",
-    "c2-beacon",
-    "critical-host-c2",
-    "privileged-login",
-    "suspicious-login",
-)
-"""The SOC scenarios that meet no fault of their own."""
-
-
 @functools.cache
 def plain() -> Suite:
-    return load_suite([SOC / f"{name}.yaml" for name in PLAIN])
+    return load_suite(plain_paths())
 
 
 def test_saved_regressions_are_replayed_first(tmp_path: Path) -> None:

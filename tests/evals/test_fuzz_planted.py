@@ -26,15 +26,6 @@ from . import planted_bugs
 from .test_fuzz import plain
 from .test_planted_bugs import BUGS
 
-SOC = Path("windtunnel/scenarios/soc/scenarios")
-PLAIN = (
-    "benign-backup",
-    "benign-scanner",
-    "c2-beacon",
-    "critical-host-c2",
-    "privileged-login",
-    "suspicious-login",
-)
 TRIALS = 300
 PLANTED = planted_bugs.__name__
 CORRECT = f"{PLANTED}:correct"
