@@ -209,33 +209,16 @@ def run_scenario(
             return LLMAgent(
                 model=models(state, playbook), system=system, tools=tools, allow=allow, **settings
             )
+        played: list[tuple[str, Model, float]]  # (tier, model, threshold) per rung
         if how.models:
             assert real is not None  # checked above
-            if not how.ladder:
-                model_id = how.models[0][0]
-                return LLMAgent(
-                    model=real(state, model_id),
-                    system=system,
-                    tools=tools,
-                    allow=allow,
-                    tier=model_id,
-                    **settings,
-                )
-            played = [Rung(tier=m, model=real(state, m), threshold=t) for m, t in how.models]
-            return LadderAgent(
-                Ladder([*played, Rung(tier=HUMAN_TIER)]), system=system, tools=tools, allow=allow, **settings
-            )
+            played = [(model_id, real(state, model_id), t) for model_id, t in how.models]
+        else:
+            played = [(p.name, model_for(state, p), t) for p, t in how.rungs]
         if not how.ladder:
-            profile = how.rungs[0][0]
-            return LLMAgent(
-                model=model_for(state, profile),
-                system=system,
-                tools=tools,
-                allow=allow,
-                tier=profile.name,
-                **settings,
-            )
-        rungs = [Rung(tier=p.name, model=model_for(state, p), threshold=t) for p, t in how.rungs]
+            tier, model, _ = played[0]
+            return LLMAgent(model=model, system=system, tools=tools, allow=allow, tier=tier, **settings)
+        rungs = [Rung(tier=tier, model=model, threshold=t) for tier, model, t in played]
         return LadderAgent(
             Ladder([*rungs, Rung(tier=HUMAN_TIER)]), system=system, tools=tools, allow=allow, **settings
         )
