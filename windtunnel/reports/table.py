@@ -21,7 +21,7 @@ The namespace (:data:`METRICS`, plus three families):
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -243,7 +243,7 @@ def metrics_table(
     return table.sort_values("config").reset_index(drop=True)
 
 
-def runs_label(row: Mapping[str, Any]) -> str:
+def runs_label(row: Mapping[Hashable, Any]) -> str:
     """A config's measured runs for a table cell; a config whose every run was a harness
     error says so rather than showing 0 runs of n/a metrics as if measured."""
     runs = int(row["runs"])
