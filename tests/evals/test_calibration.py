@@ -3,20 +3,24 @@
 Tolerances are the estimators' own intervals, Bonferroni-corrected over the
 parameters checked (so that all of them cover their true value together with 95 %
 probability), and each interval must also be narrower than a stated width, so that
-a wide interval cannot pass by saying nothing.
+a wide interval cannot pass by saying nothing, and each estimate within a stated
+absolute distance of the truth, so that a bias the intervals' width hides still fails.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from windtunnel.cli import app
 from windtunnel.evals import Experiment, read_runs, run_experiment
 from windtunnel.evals.calibration import Calibration, calibrate
+from windtunnel.evals.calibration.decisions import fit_decisions
 from windtunnel.evals.profile_file import read_profile, write_profile
 from windtunnel.orchestrator import InvalidArgument
 from windtunnel.reports import load_project
@@ -56,6 +60,23 @@ WIDEST = {
 }
 """The widest interval accepted, per parameter (token and latency parameters: 15 % of the value)."""
 
+FARTHEST = {
+    "skill": 0.05,
+    "difficulty_slope": 0.1,
+    "evidence_weight": 0.05,
+    "floor": 0.05,
+    "overconfidence": 0.05,
+    "confidence_noise": 0.01,
+    "hallucination_rate": 0.02,
+    "malformed_rate": 0.02,
+}
+"""The farthest an estimate may be from the truth (token and latency parameters: 5 % of the value).
+
+At this size (about 500 decisions) the estimates' spread over independent experiments
+is about 0.03 for skill, floor and overconfidence: these are about twice that, so a
+bias of their size fails the test whatever the intervals say.
+"""
+
 
 def _true(profile: TierProfile, parameter: str) -> float:
     field, _, part = parameter.partition(".")
@@ -86,6 +107,7 @@ def test_recovers_an_unusual_tier(odd: Calibration) -> None:
         assert fit.low <= truth <= fit.high, fit
         widest = WIDEST.get(fit.parameter, 0.15 * truth)
         assert fit.high - fit.low <= widest, fit
+        assert abs(fit.estimate - truth) <= FARTHEST.get(fit.parameter, 0.05 * truth), fit
     assert odd.profile.name == "calibrated-odd"
     assert odd.profile.model == ODD.model
 
@@ -102,7 +124,9 @@ def test_recovers_mid_and_keeps_what_it_cannot_see(results: Path) -> None:
         if fit.fitted:
             assert fit.low is not None
             assert fit.high is not None
-            assert fit.low <= _true(mid, fit.parameter) <= fit.high, fit
+            truth = _true(mid, fit.parameter)
+            assert fit.low <= truth <= fit.high, fit
+            assert abs(fit.estimate - truth) <= FARTHEST.get(fit.parameter, 0.05 * truth), fit
 
 
 def test_the_profile_file_plays_in_windtunnel_run(
@@ -189,3 +213,83 @@ def test_profile_file_round_trips_as_yaml(tmp_path: Path) -> None:
     assert read_profile(write_profile(ODD, tmp_path / "odd.yml")) == ODD
     with pytest.raises(InvalidArgument, match="cannot read it"):
         read_profile(tmp_path / "missing.json")
+
+
+def _decisions(n: int, *, correct: float, seed: int = 0) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    difficulty = rng.uniform(0.1, 0.7, n)
+    evidence = rng.uniform(0.3, 1.0, n)
+    right = (rng.uniform(size=n) < correct).astype(float)
+    stated = np.round(np.clip(0.9 + rng.normal(0, 0.03, n), 0.01, 0.99), 4)
+    return difficulty, evidence, right, stated
+
+
+MID = {
+    key: float(getattr(DEFAULT_TIERS["mid"], key))
+    for key in ("skill", "difficulty_slope", "evidence_weight", "floor", "overconfidence", "confidence_noise")
+}
+FREE = ["skill", "difficulty_slope", "evidence_weight", "overconfidence", "confidence_noise"]
+
+
+@pytest.mark.parametrize("correct", [0.0, 1.0], ids=["always-wrong", "always-right"])
+def test_degenerate_decisions_fit_nothing_they_cannot_pin(correct: float) -> None:
+    # Always the same verdict: the choices say nothing about how accuracy moves, and
+    # the accuracy sits on a clamp; what cannot be pinned is said so, never "fitted".
+    fit = fit_decisions(*_decisions(300, correct=correct), start=MID, free=FREE)
+    assert fit.unidentified, fit
+    assert set(fit.unidentified).isdisjoint(fit.estimates)
+    assert set(fit.unidentified) | set(fit.estimates) == set(FREE)
+    for name, (estimate, low, high) in fit.estimates.items():
+        assert low < estimate < high, (name, fit.estimates[name])
+
+
+def test_an_unidentified_parameter_is_kept_listed_and_warned(tmp_path: Path) -> None:
+    # The slope and weight of a tier that is always right cannot be measured.
+    sure = ODD.model_copy(
+        update={"name": "sure", "skill": 0.99, "difficulty_slope": 0.0, "evidence_weight": 0.0}
+    )
+    run_experiment(
+        Experiment(name="sure", scenarios=[SOC], seeds=1, configs=[sure], recheck=0), tmp_path / "r"
+    )
+    result = CliRunner().invoke(app, ["calibrate", str(tmp_path / "r"), "--out", str(tmp_path / "p.json")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    kept = set(summary["kept"])
+    assert {"difficulty_slope", "evidence_weight"} <= kept
+    base = DEFAULT_TIERS["small"]  # claude-haiku-5-5's built-in tier
+    profile = read_profile(tmp_path / "p.json")
+    for name in kept:
+        assert f"warning: {name}: not identifiable" in result.output
+        assert summary["parameters"][name]["low"] is None
+        if "." not in name:
+            assert getattr(profile, name) == getattr(base, name)
+    bounds = {
+        "skill": 1.0,
+        "difficulty_slope": 5.0,
+        "evidence_weight": 1.0,
+        "floor": 0.99,
+        "overconfidence": 2.0,
+    }
+    for name, fit in summary["parameters"].items():
+        if name in bounds and name not in kept:
+            assert fit["high"] - fit["low"] <= bounds[name] / 2, (name, fit)
+
+
+def test_changed_scenario_files_are_refused_unless_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(SOC, "scenarios")
+    run_experiment(
+        Experiment(name="moved", scenarios=["scenarios"], seeds=1, configs=["mid"], recheck=0), "r"
+    )
+    beacon = Path("scenarios/c2-beacon.yaml")
+    beacon.write_text(beacon.read_text() + "\n# edited after the experiment\n")
+    refused = CliRunner().invoke(app, ["calibrate", "r", "--out", "p.json"])
+    assert refused.exit_code == 2, refused.output
+    assert "scenario files changed since the experiment" in refused.output
+    assert "c2-beacon.yaml" in refused.output
+    assert not Path("p.json").exists()
+    allowed = CliRunner().invoke(app, ["calibrate", "r", "--out", "p.json", "--allow-changed-scenarios"])
+    assert allowed.exit_code == 0, allowed.output
+    assert "warning: scenario files changed since the runs" in allowed.output

@@ -1,7 +1,8 @@
 """``windtunnel calibrate``: a tier profile measured from a results directory.
 
 Exit codes: 0 the profile was written; 2 bad input (no such directory or config,
-too few runs, scenario files that do not load).
+too few runs, scenario files that do not load, or that changed since the experiment
+without ``--allow-changed-scenarios``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ def calibrate_command(
     ] = None,
     name: Annotated[str | None, typer.Option(help="The profile's name; default: calibrated-CONFIG.")] = None,
     confidence: Annotated[float, typer.Option(min=0.5, max=0.999, help="Coverage of the intervals.")] = 0.95,
+    allow_changed_scenarios: Annotated[
+        bool,
+        typer.Option(
+            "--allow-changed-scenarios",
+            help="Fit even when scenario files changed since the experiment (refused otherwise).",
+        ),
+    ] = False,
 ) -> None:
     """Fit a tier profile (accuracy, confidence, tool-call fumbles, tokens, latency) to one
     config's runs, print every parameter with its interval, and write the profile, for
@@ -39,7 +47,13 @@ def calibrate_command(
     if not is_profile_file(out):
         raise fail(f"--out {str(out)!r}: name the profile file .json, .yaml or .yml")
     try:
-        calibration = calibrate(results, config=config, name=name, confidence=confidence)
+        calibration = calibrate(
+            results,
+            config=config,
+            name=name,
+            confidence=confidence,
+            allow_changed_scenarios=allow_changed_scenarios,
+        )
         written = calibration.write(out)
     except WindtunnelError as exc:
         raise fail(str(exc)) from None

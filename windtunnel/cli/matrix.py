@@ -410,6 +410,8 @@ def _print_table(table: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from windtunnel.reports.table import runs_label
+
     ks = [c.removeprefix("pass^") for c in table.columns if c.startswith("pass^")]
     k = max((int(k) for k in ks if k.isdigit()), default=0)  # the largest k every config ran
     shown = [*_SHOWN, *([(f"pass^{k}", f"pass^{k}")] if k else [])]
@@ -420,7 +422,7 @@ def _print_table(table: Any) -> None:
         view.add_column(title, justify="right")
     for _, row in table.iterrows():
         cells = [_cell(row, metric) for metric, _ in shown]
-        view.add_row(escape(str(row["config"])), str(int(row["runs"])), *cells)
+        view.add_row(escape(str(row["config"])), runs_label(row), *cells)
     Console(width=200).print(view)
 
 

@@ -188,12 +188,13 @@ def calibration_plots(frame: pd.DataFrame, configs: Sequence[str]) -> LayoutDOM:
     """Per config, binned stated confidence against observed accuracy (with Wilson
     intervals), the diagonal of perfect calibration behind; point area ∝ runs."""
     figures = []
+    top = max(int(frame["runs"].max()), 1) if len(frame) else 1  # no config with a measured run: none
     for config in configs:
         mine = frame[frame["config"] == config]
-        mine = mine.assign(size=6 + 14 * (mine["runs"] / max(int(frame["runs"].max()), 1)) ** 0.5)
+        mine = mine.assign(size=6 + 14 * (mine["runs"] / top) ** 0.5)
         source = source_of(mine)
         fig = figure(
-            title=config,
+            title=config if len(mine) else f"{config}: no measured run",
             width=280,
             height=280,
             x_range=Range1d(start=0, end=1),

@@ -14,7 +14,7 @@ import pandas as pd
 from windtunnel.evals import inconclusive_warnings
 
 from .gates import GateResult
-from .table import metrics_table
+from .table import metrics_table, runs_label
 
 __all__ = ["append_step_summary", "metrics_csv", "summary_markdown"]
 
@@ -74,7 +74,7 @@ def _table(table: pd.DataFrame) -> list[str]:
     ]
     for row in table.to_dict("records"):
         cells = [_cell(row, metric, kind) for metric, _, kind in columns]
-        lines.append(f"| {_escape(row['config'])} | {int(row['runs'])} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_escape(row['config'])} | {runs_label(row)} | " + " | ".join(cells) + " |")
     return lines
 
 

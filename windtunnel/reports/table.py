@@ -21,6 +21,7 @@ The namespace (:data:`METRICS`, plus three families):
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ import pandas as pd
 from windtunnel.evals import ErrorPrices, cost, decisions, escalation, pass_k, tiers, verification, violations
 from windtunnel.evals.rows import CHECKS
 
-__all__ = ["HEADLINE", "METRICS", "Metric", "metric_info", "metrics_table", "pass_k_of"]
+__all__ = ["HEADLINE", "METRICS", "Metric", "metric_info", "metrics_table", "pass_k_of", "runs_label"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -240,3 +241,12 @@ def metrics_table(
     for part in parts[1:]:
         table = table.merge(part, on="config", how="left")
     return table.sort_values("config").reset_index(drop=True)
+
+
+def runs_label(row: Mapping[Hashable, Any]) -> str:
+    """A config's measured runs for a table cell; a config whose every run was a harness
+    error says so rather than showing 0 runs of n/a metrics as if measured."""
+    runs = int(row["runs"])
+    if runs:
+        return str(runs)
+    return f"no measured run ({int(row['harness_errors'])} harness errors)"
