@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,10 +33,17 @@ class Decider:
     peak: int = 0
     calls: int = 0
     requests: list[ModelRequest] = field(default_factory=list)
+    interrupt_at: int | None = None
+    """The call (1-based) on which to send SIGINT to the main thread (Ctrl-C), then hang."""
 
     async def create(self, request: ModelRequest) -> ModelResponse:
         self.calls += 1
         self.requests.append(request)
+        if self.calls == self.interrupt_at:
+            main = threading.main_thread().ident
+            assert main is not None
+            signal.pthread_kill(main, signal.SIGINT)
+            await asyncio.sleep(3600)  # hung: only the client's cancelling ends the call
         self.flying += 1
         self.peak = max(self.peak, self.flying)
         try:
