@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+import httpx2
 
 from windtunnel.evals import Experiment
 from windtunnel.orchestrator import ModelRequest, ModelResponse, ToolUseBlock, Usage
@@ -28,10 +33,17 @@ class Decider:
     peak: int = 0
     calls: int = 0
     requests: list[ModelRequest] = field(default_factory=list)
+    interrupt_at: int | None = None
+    """The call (1-based) on which to send SIGINT to the main thread (Ctrl-C), then hang."""
 
     async def create(self, request: ModelRequest) -> ModelResponse:
         self.calls += 1
         self.requests.append(request)
+        if self.calls == self.interrupt_at:
+            main = threading.main_thread().ident
+            assert main is not None
+            signal.pthread_kill(main, signal.SIGINT)
+            await asyncio.sleep(3600)  # hung: only the client's cancelling ends the call
         self.flying += 1
         self.peak = max(self.peak, self.flying)
         try:
@@ -48,12 +60,40 @@ class Decider:
         return ModelResponse(model=MODEL, content=(use,), stop_reason="tool_use", usage=USAGE)
 
 
+@dataclass
+class Failing:
+    """Serves ``api``, but fails the attempts ``fails`` picks (by 0-based attempt number) with
+    ``status``, the error body echoing the request's headers, as a careless proxy would."""
+
+    api: FakeMessagesAPI
+    status: int = 401
+    fails: frozenset[int] | range = frozenset()
+    attempts: int = 0
+
+    @property
+    def base_url(self) -> str:
+        return self.api.base_url
+
+    async def handle(self, request: httpx2.Request) -> httpx2.Response:
+        number, self.attempts = self.attempts, self.attempts + 1
+        if number not in self.fails:
+            return await self.api.handle(request)
+        echoed = "; ".join(f"{name}: {value}" for name, value in request.headers.items())
+        error = {"type": "error", "error": {"type": "some_error", "message": f"no; you sent {echoed}"}}
+        return httpx2.Response(
+            self.status, content=json.dumps(error).encode(), headers={"request-id": "req_x"}
+        )
+
+
 @contextmanager
-def served() -> Iterator[tuple[FakeMessagesAPI, Decider, str]]:
-    """The fake API over 127.0.0.1, its model, and its URL."""
+def served(
+    *, status: int = 401, fails: frozenset[int] | range = frozenset()
+) -> Iterator[tuple[FakeMessagesAPI, Decider, str]]:
+    """The fake API over 127.0.0.1, its model, and its URL; the attempts ``fails`` picks fail
+    with ``status`` (see :class:`Failing`)."""
     model = Decider()
     api = FakeMessagesAPI(model)
-    with serve_fake_api(api) as url:
+    with serve_fake_api(Failing(api, status=status, fails=fails)) as url:
         yield api, model, url
     api.check()
 

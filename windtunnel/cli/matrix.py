@@ -2,7 +2,8 @@
 
 Exit codes, never confused: 0 everything measured and every gate passed; 1 a gate
 failed or a run regressed against the baseline; 2 the harness could not measure
-(bad input, or a harness error in any run).
+(bad input, or a harness error in any run); 130 interrupted (Ctrl-C; what finished
+is written, the same command resumes).
 """
 
 from __future__ import annotations
@@ -78,12 +79,18 @@ def run_command(
     replay_or_record: Annotated[
         Path | None, typer.Option(help="Replay from this directory; call live and record what it lacks.")
     ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Real-model runs (and calls) at once.")] = 4,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Real-model runs (and calls) at once; default 4.")
+    ] = None,
     max_cost: Annotated[
         float | None, typer.Option(min=0, help="USD real-model calls may spend; checked before each call.")
     ] = None,
     rpm: Annotated[
         float | None, typer.Option(min=0.001, help="Real-model requests per minute at most.")
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="Seconds one real-model HTTP attempt may take; default 120."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option(help="Estimate the real-model calls, tokens and cost; run nothing.")
@@ -137,7 +144,20 @@ def run_command(
     if dry_run:
         _dry_run(experiment, max_cost)
         raise typer.Exit(0)
-    live = _live(experiment, record, replay, replay_or_record, concurrency, max_cost, rpm)
+    limits = {"concurrency": concurrency, "max_cost": max_cost, "rpm": rpm, "timeout": timeout}
+    live = _live(experiment, record, replay, replay_or_record, limits)
+    if live is not None:
+        if executor not in (None, "local") or workers is not None:
+            given = " and ".join(
+                flag
+                for flag, value in (("--executor", executor), ("--workers", workers))
+                if value is not None
+            )
+            raise fail(
+                f"{given}: configs that play real models run every cell on threads (--concurrency N), "
+                "not on a process pool or Ray; drop the option, or run the simulated configs apart"
+            )
+        chosen_executor = "local"  # the project's executor is for simulated experiments
     check = baseline or project.baseline
     if check is not None:
         _runs(check)  # a bad baseline is said now, not after the runs
@@ -149,7 +169,7 @@ def run_command(
                 experiment,
                 target,
                 executor=chosen_executor,  # type: ignore[arg-type]  # checked by run_experiment
-                workers=workers or project.workers,
+                workers=None if live is not None else workers or project.workers,
                 progress=show,
                 live=live,
             )
@@ -157,6 +177,12 @@ def run_command(
             raise fail(_one_line(exc)) from None
         except OSError as exc:
             raise fail(f"--out {str(target)!r}: cannot write results there: {exc.strerror or exc}") from None
+        except KeyboardInterrupt:
+            again = "the same command"
+            if live is not None and live.mode == "record":  # --record would pay again for recorded calls
+                again = f"it with --replay-or-record {live.recordings} instead of --record"
+            note(f"interrupted: the runs that finished are written in {target}; run {again} to resume")
+            raise typer.Exit(130) from None
     typer.echo(
         f"{summary.ran} runs in {summary.wall_s:.1f} s ({summary.skipped} already in {target})"
         + (f"; {summary.harness_errors} harness errors" if summary.harness_errors else "")
@@ -172,11 +198,9 @@ def _live(
     record: Path | None,
     replay: Path | None,
     replay_or_record: Path | None,
-    concurrency: int,
-    max_cost: float | None,
-    rpm: float | None,
+    limits: dict[str, Any],
 ) -> Any:
-    """The ``Live`` of a run whose configs name real models, or that asked to record or replay."""
+    """The ``Live`` of a run whose configs name real models (None for a simulated run)."""
     from windtunnel.evals.live import Live
 
     given = {"record": record, "replay": replay, "replay_or_record": replay_or_record}
@@ -185,13 +209,18 @@ def _live(
         flags = " and ".join("--" + mode.replace("_", "-") for mode in chosen)
         raise fail(f"{flags}: give one of --record, --replay or --replay-or-record")
     real = [config.name for config in experiment.configs if config.real_models()]
+    given_limits = {name: value for name, value in limits.items() if value is not None}
     if not real:
-        if chosen:
-            note("no config plays a real model: nothing is recorded or replayed")
+        ignored = [
+            *("--" + mode.replace("_", "-") for mode in chosen),
+            *("--" + n.replace("_", "-") for n in given_limits),
+        ]
+        if ignored:
+            note(f"no config plays a real model: {', '.join(ignored)} do nothing in this run")
         return None
     mode, path = next(iter(chosen.items()), ("live", None))
     try:
-        live = Live(mode=mode, recordings=path, concurrency=concurrency, max_cost=max_cost, rpm=rpm)  # type: ignore[arg-type]
+        live = Live(mode=mode, recordings=path, **given_limits)  # type: ignore[arg-type]
         live.check(experiment)
     except WindtunnelError as exc:
         raise fail(f"configs {real} play real models: {exc}") from None

@@ -164,9 +164,13 @@ def run_experiment(
 
     Raises:
         InvalidArgument: a bad executor, worker count or address, Ray missing for the
-            ``"ray"`` executor, a directory holding another experiment's results, or a
-            config naming real models without ``live``.
+            ``"ray"`` executor, a directory holding another experiment's results, a
+            config naming real models without ``live``, or ``live`` with another executor
+            than ``"local"``.
         MissingAPIKey: ``live`` calls the API and ``ANTHROPIC_API_KEY`` is not set.
+        RecordingError: a recording ``live`` would read is damaged, stale or another's.
+        APIRefused: the API refused a request for good (a bad key): the experiment stopped;
+            what finished is written, the rest runs on resume.
         ScenarioError: the experiment's scenario files have problems.
     """
     check_choice("executor", executor, ["local", "process", "ray"])
@@ -176,6 +180,11 @@ def run_experiment(
         raise InvalidArgument(f"address={address!r} is only for the 'ray' executor")
     if stop_after is not None and stop_after < 0:
         raise InvalidArgument(f"stop_after={stop_after} must be >= 0")
+    if live is not None and executor != "local":
+        raise InvalidArgument(
+            f"executor={executor!r}: with live= every cell runs on the live experiment's threads "
+            "(Live(concurrency=N)), not on a process pool or Ray"
+        )
     started = time.perf_counter()
     _check_configs(experiment, live)
     suite = experiment.load()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -21,7 +23,22 @@ from .model import ModelRequest, ModelResponse, request_to_api, response_from_ap
 if TYPE_CHECKING:
     import anthropic
 
-__all__ = ["AnthropicModel"]
+__all__ = ["AnthropicModel", "redact"]
+
+_KEY = re.compile(r"sk-ant-[A-Za-z0-9_-]+")
+_REDACTED = "[redacted]"
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """``text`` without ``secrets``, the key variables' values, or anything shaped like an API key.
+
+    >>> redact("invalid x-api-key: sk-ant-api03-abc_DEF-1 (my-token)", "my-token")
+    'invalid x-api-key: [redacted] ([redacted])'
+    """
+    known = {*secrets, os.environ.get("ANTHROPIC_API_KEY"), os.environ.get("ANTHROPIC_AUTH_TOKEN")}
+    for secret in sorted((s for s in known if s), key=len, reverse=True):
+        text = text.replace(secret, _REDACTED)
+    return _KEY.sub(_REDACTED, text)
 
 
 class AnthropicModel:
@@ -30,7 +47,9 @@ class AnthropicModel:
     SDK errors become typed windtunnel errors (:class:`ModelRateLimited`,
     :class:`ModelOverloaded`, ...); each response carries the request id, token
     usage, the SDK's retry count and the latency on the event loop's clock. The
-    API key never leaves the client: errors carry the status and request id only.
+    API key never leaves the client: errors carry the status, the request id and the
+    API's message with the key (and anything shaped like one) redacted — a proxy or a
+    server may echo the request's headers in its error body.
 
     Example:
         >>> import anthropic
@@ -73,7 +92,7 @@ class AnthropicModel:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             # Only raw.parse() raises these, so the raw response is there to describe.
             raise ModelResponseError(
-                f"{self._name}: the response body is not JSON: {exc}",
+                self._redact(f"{self._name}: the response body is not JSON: {exc}"),
                 model=self._name,
                 status=raw.status_code,
                 request_id=raw.request_id,
@@ -89,6 +108,10 @@ class AnthropicModel:
             retries=raw.retries_taken,
             latency=loop.time() - started,
         )
+
+    def _redact(self, text: str) -> str:
+        client = self._client
+        return redact(text, getattr(client, "api_key", None), getattr(client, "auth_token", None))
 
     def _error(self, exc: anthropic.APIError) -> ModelError:
         """The windtunnel error for an SDK error, without the request (it holds the key)."""
@@ -117,7 +140,7 @@ class AnthropicModel:
         where = f" (HTTP {status})" if status is not None else ""
         after = f" after {retries} retr{'y' if retries == 1 else 'ies'}" if retries else ""
         return kind(
-            f"{self._name}: {type(exc).__name__}{where}{after}: {_message(exc)}",
+            self._redact(f"{self._name}: {type(exc).__name__}{where}{after}: {_message(exc)}"),
             model=self._name,
             status=status,
             request_id=request_id,

@@ -73,15 +73,17 @@ class Play:
     """A ladder climbs to a human past its last rung, even with one rung."""
 
 
-def parse_play(spec: str | TierProfile) -> Play:
+def parse_play(spec: str | TierProfile | Play) -> Play:
     """``"small"``, a :class:`TierProfile`, ``"ladder:small@0.85,mid@0.6,large"``, or the same
     with real model ids (``"claude-haiku-4-5"``, ``"ladder:claude-haiku-4-5@0.8,claude-sonnet-4-5"``):
-    any id the price table knows.
+    any id the price table knows; a :class:`Play` as it is.
 
     Raises:
         InvalidArgument: an unknown tier or model, a malformed ladder, or one that mixes
             simulated tiers and real models.
     """
+    if isinstance(spec, Play):
+        return spec
     if isinstance(spec, TierProfile):
         return Play(name=spec.name, rungs=((spec, 0.0),))
     if not spec.startswith("ladder:"):
@@ -146,7 +148,7 @@ def run_scenario(
     scenario: LoadedScenario,
     *,
     seed: int = 0,
-    play: str | TierProfile = "small",
+    play: str | TierProfile | Play = "small",
     workflow: Callable[[Kit], Workflow] | str | None = None,
     models: Callable[[str, Any], Model] | None = None,
     via_api: bool = False,
@@ -159,7 +161,8 @@ def run_scenario(
         scenario: a scenario as loaded (see :func:`load_file`).
         seed: the simulation's seed: the case's variable details, the tiers' draws,
             the faults' decisions.
-        play: a tier name or profile, or a ladder (``"ladder:small@0.85,mid@0.6,large"``).
+        play: a tier name or profile, or a ladder (``"ladder:small@0.85,mid@0.6,large"``), or a
+            :class:`Play` built from profiles (say, a ladder of two custom ones).
         workflow: the workflow factory (or ``"module:factory"``) instead of the
             scenario's or the domain's.
         models: your own models instead of simulated tiers: called with each decision

@@ -17,16 +17,31 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 import httpx2
 
 from .fake_api import FakeMessagesAPI
 
-__all__ = ["serve_fake_api"]
+__all__ = ["Served", "serve_fake_api"]
+
+
+class Served(Protocol):
+    """What :func:`serve_fake_api` serves: a :class:`FakeMessagesAPI`, or any handler of the
+    same shape (a test's server that answers 401, or echoes the request's headers)."""
+
+    @property
+    def base_url(self) -> str:
+        """The URL its requests are addressed to (the path and the headers are kept)."""
+        ...
+
+    async def handle(self, request: httpx2.Request) -> httpx2.Response:
+        """Answer one HTTP request."""
+        ...
 
 
 @contextmanager
-def serve_fake_api(api: FakeMessagesAPI) -> Iterator[str]:
+def serve_fake_api(api: FakeMessagesAPI | Served) -> Iterator[str]:
     """Serve ``api`` on ``http://127.0.0.1:PORT`` while the block runs; yields that URL.
 
     Example:
@@ -70,7 +85,7 @@ def serve_fake_api(api: FakeMessagesAPI) -> Iterator[str]:
 
 
 async def _connection(
-    api: FakeMessagesAPI, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    api: FakeMessagesAPI | Served, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
     try:
         while True:
@@ -104,6 +119,8 @@ async def _connection(
 _REASONS = {
     200: "OK",
     400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     429: "Too Many Requests",
     500: "Internal Server Error",

@@ -9,7 +9,7 @@ once, replayed offline and deterministically.
 - :func:`estimate` says what an experiment would cost before anything is spent.
 """
 
-from .errors import CellHalted, LiveError, MissingAPIKey, RecordingError, ReplayMiss
+from .errors import APIRefused, CellHalted, Halt, LiveError, MissingAPIKey, RecordingError, ReplayMiss
 from .estimate import Estimate, estimate
 from .limits import CostMeter, RateLimiter, Spend, worst_case_cost
 from .models import CellModels, Mode
@@ -26,12 +26,14 @@ from .runner import Live, describe_stop
 from .session import LiveSession
 
 __all__ = [
+    "APIRefused",
     "CellHalted",
     "CellModels",
     "CostMeter",
     "Estimate",
     "Exchange",
     "Failure",
+    "Halt",
     "Live",
     "LiveError",
     "LiveSession",

@@ -4,8 +4,11 @@ An estimate, not a quote: each real model is stood in for by the simulated tier 
 its family (haiku → small, sonnet → mid, opus → large; any other → mid), every cell
 of the config is run in simulation with those tiers (milliseconds each, offline),
 and the calls and tokens the simulated runs made are priced at the real models'
-prices. A real model may take more or fewer turns than its stand-in, and its
-prompts carry what the simulated tiers' token profiles only approximate; the
+prices. The stand-in play is built from the parsed rungs, one profile per real model
+(the family's tier, renamed to the model id): two models of one family play the
+same profile under their own names, so a ladder of them climbs as a ladder of two
+equal tiers would. A real model may take more or fewer turns than its stand-in, and
+its prompts carry what the simulated tiers' token profiles only approximate; the
 worst case column prices every call at its ``max_tokens`` of output.
 """
 
@@ -14,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from windtunnel.orchestrator import DEFAULT_PRICES, ModelCalled, Usage
-from windtunnel.scenarios import run_scenario
+from windtunnel.scenarios import Play, parse_play, run_scenario
+from windtunnel.simulators import DEFAULT_TIERS
 
 from ..experiment import Experiment
 
@@ -64,19 +68,21 @@ def estimate(experiment: Experiment) -> list[Estimate]:
         if not models:
             continue
         tiers = {model: stand_in(model) for model in models}
-        spec = config.who()
-        assert isinstance(spec, str)  # a real-model play is always a spec
-        for model, tier in tiers.items():
-            spec = spec.replace(model, tier)
-        real_of = {tier: model for model, tier in tiers.items()}
+        played = parse_play(config.who())
+        # Each rung's profile is its family's tier named as the model: events name the model.
+        rungs = tuple(
+            (DEFAULT_TIERS[tiers[model]].model_copy(update={"name": model, "model": model}), threshold)
+            for model, threshold in played.models
+        )
+        play = Play(name=played.name, rungs=rungs, ladder=played.ladder)
         mine = [cell for cell in cells if cell.config == config.name]
         calls = input_tokens = output_tokens = 0
         cost = worst = 0.0
         for cell in mine:
-            run = run_scenario(scenarios[(cell.scenario, cell.plan)], seed=cell.seed, play=spec)
+            run = run_scenario(scenarios[(cell.scenario, cell.plan)], seed=cell.seed, play=play)
             for event in run.trace.query(kind="model_called"):
                 assert isinstance(event, ModelCalled)
-                model = real_of.get(event.tier or "", models[0])
+                model = event.tier if event.tier in tiers else models[0]
                 usage = Usage(input_tokens=event.input_tokens, output_tokens=event.output_tokens)
                 price = DEFAULT_PRICES.price(model)
                 calls += 1

@@ -4,9 +4,13 @@ client-side rate limiter that honours ``retry-after``.
 The cost cap is a reservation: before a call starts, its worst case —
 :func:`worst_case_cost`, the prompt's size as input tokens (UTF-8 bytes / 3, more
 than any English or JSON prompt tokenizes to) and ``max_tokens`` of output — is
-added to what is spent and in flight; if that passes the cap, the call is refused
-and no call starts after it. When a call ends, its reservation is replaced by its
-real cost. So the money spent stays under the cap, with every call in flight.
+added to what is spent and in flight. When a call ends, its reservation is replaced
+by its real cost. If a call's worst case does not fit while other calls are in
+flight, it waits for them to end (their real cost is usually far below their worst
+case) and tries again; it is refused only when it does not fit with nothing in
+flight, and no call starts after that. So the money spent stays under the cap,
+with every call in flight, and the cap stops the experiment on real costs, not on
+the worst cases of the calls that happened to be in flight.
 """
 
 from __future__ import annotations
@@ -48,47 +52,75 @@ class CostMeter:
 
     Example:
         >>> meter = CostMeter(max_cost=0.01)
-        >>> meter.reserve(0.006), meter.reserve(0.006)
-        (True, False)
-        >>> meter.settle(0.006, actual=0.002)
-        >>> meter.spend().spent, meter.stopped
-        (0.002, True)
+        >>> meter.reserve(0.006)
+        True
+        >>> meter.settle(0.006, actual=0.002)  # a call in flight would have made the next wait
+        >>> meter.reserve(0.006)
+        True
+        >>> meter.settle(0.006, actual=0.005)
+        >>> meter.reserve(0.006), meter.spend().spent, meter.stopped  # 0.007 + 0.006 > 0.01
+        (False, 0.007, True)
     """
 
     def __init__(self, *, max_cost: float | None = None) -> None:
         if max_cost is not None and not (math.isfinite(max_cost) and max_cost >= 0):
             raise InvalidArgument(f"max_cost={max_cost!r} must be a finite number of USD >= 0, or None")
         self.max_cost = max_cost
-        self._lock = threading.Lock()
+        self._settled = threading.Condition()
         self._spent = 0.0
         self._held = 0.0
+        self._flying = 0
         self._calls = 0
         self._refused = 0
+        self.waiting = 0
+        """Calls waiting for calls in flight to end before their worst case is decided."""
         self.stopped = False
-        """True once a call was refused: no call starts after that."""
+        """True once a call was refused (or :meth:`halt` called): no call starts after that."""
 
     def reserve(self, worst: float) -> bool:
-        """Hold ``worst`` USD for a call about to start; False (and stop) if that passes the cap."""
-        with self._lock:
-            if self.stopped or (
-                self.max_cost is not None and self._spent + self._held + worst > self.max_cost
-            ):
-                self.stopped = True
-                self._refused += 1
+        """Hold ``worst`` USD for a call about to start; False (and stop) if that passes the cap.
+
+        When it passes the cap only with the worst cases of the calls in flight, wait for
+        those to settle (blocking this thread) and decide on their real costs.
+        """
+        with self._settled:
+            while not self.stopped and not self._fits(worst, held=self._held):
+                if not self._flying:
+                    self.stopped = True
+                    self._refused += 1
+                    break
+                self.waiting += 1
+                try:
+                    self._settled.wait()
+                finally:
+                    self.waiting -= 1
+            if self.stopped:
                 return False
             self._held += worst
+            self._flying += 1
             return True
+
+    def _fits(self, worst: float, *, held: float) -> bool:
+        return self.max_cost is None or self._spent + held + worst <= self.max_cost
 
     def settle(self, reserved: float, *, actual: float) -> None:
         """A call that held ``reserved`` ended and cost ``actual``."""
-        with self._lock:
+        with self._settled:
             self._held -= reserved
+            self._flying -= 1
             self._spent += actual
             self._calls += 1
+            self._settled.notify_all()
+
+    def halt(self) -> None:
+        """Start no call from now on (the experiment stops for another reason than the cap)."""
+        with self._settled:
+            self.stopped = True
+            self._settled.notify_all()
 
     def spend(self) -> Spend:
         """What is spent so far."""
-        with self._lock:
+        with self._settled:
             return Spend(spent=self._spent, calls=self._calls, refused=self._refused, max_cost=self.max_cost)
 
 
@@ -123,8 +155,18 @@ class RateLimiter:
         self._next = max(self._next, time.monotonic() + seconds)
 
 
+MAX_RETRY_AFTER = 60.0
+"""Seconds: a longer ``retry-after`` pauses the attempts this long at most (a misconfigured
+proxy's hour-long value must not hang the experiment)."""
+
+
 def retry_after(headers: dict[str, str]) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds), as the SDK reads them."""
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds), as the SDK reads them,
+    at most :data:`MAX_RETRY_AFTER`.
+
+    >>> retry_after({"retry-after": "3"}), retry_after({"retry-after": "3600"}), retry_after({})
+    (3.0, 60.0, None)
+    """
     for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
         value = headers.get(name)
         if value is not None:
@@ -133,5 +175,5 @@ def retry_after(headers: dict[str, str]) -> float | None:
             except ValueError:
                 continue
             if math.isfinite(seconds) and seconds >= 0:
-                return seconds
+                return min(seconds, MAX_RETRY_AFTER)
     return None

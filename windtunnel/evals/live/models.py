@@ -29,15 +29,16 @@ from typing import Literal, TypeAlias
 from windtunnel.orchestrator import Model, ModelError, ModelRequest, ModelResponse
 from windtunnel.orchestrator import errors as model_errors
 
-from .errors import CellHalted, LiveError, ReplayMiss
+from .errors import CellHalted, LiveError, RecordingError, ReplayMiss
 from .recording import Exchange, Recording, request_digest
-from .session import LiveSession
+from .session import LiveSession, refused
 
 __all__ = ["CellModels", "Mode"]
 
 Mode: TypeAlias = Literal["live", "record", "replay", "replay_or_record"]
 """``live`` calls the API; ``record`` calls it and records; ``replay`` answers from the
-recording only; ``replay_or_record`` answers from it and calls (and records) what it lacks."""
+recording only; ``replay_or_record`` answers from it and calls (and records) what it lacks,
+recorded failures included (a 529 recorded once is not an answer to keep)."""
 
 
 class CellModels:
@@ -80,7 +81,9 @@ class CellModels:
         """One call: from the recording, or live (then recorded); waits its latency in simulated time.
 
         Raises:
-            CellHalted: the recording lacks the request in ``replay`` mode, or the cost cap is reached.
+            CellHalted: the recording lacks the request in ``replay`` mode, holds a corrupt
+                exchange, or cannot be written; the cost cap is reached; the API refused a
+                request for good; the experiment was interrupted.
             ModelError: the call failed (live, or as recorded).
         """
         digest = request_digest(request, model=model)
@@ -90,11 +93,14 @@ class CellModels:
             self.calls += 1
         if self.mode in ("replay", "replay_or_record"):
             assert self.recording is not None
-            found = self.recording.find(digest, seed=self.seed, occurrence=occurrence)
+            found = self.recording.find(
+                digest, seed=self.seed, occurrence=occurrence, answered=self.mode == "replay_or_record"
+            )
             if found is not None:
                 self.replayed += 1
+                response = self._replayed(found, state=state)
                 await asyncio.sleep(found.latency)
-                return _replayed(found)
+                return response
             if self.mode == "replay":
                 why = self.recording.miss(request, model=model, state=state, seed=self.seed)
                 raise CellHalted(
@@ -132,8 +138,56 @@ class CellModels:
         return response
 
     def _record(self, exchange: Exchange) -> None:
-        if self.mode != "live" and self.recording is not None:
+        if self.mode == "live" or self.recording is None:
+            return
+        try:
             self.recording.add(exchange)
+        except OSError as exc:
+            raise CellHalted(
+                RecordingError(
+                    f"{self.recording.path}: cannot write the recording: {exc.strerror or exc} "
+                    f"(cell {self.cell}, call {exchange.call}; the call was made and paid for)"
+                ),
+                why="miss",
+            ) from None
+
+    def _replayed(self, exchange: Exchange, *, state: str) -> ModelResponse:
+        """The recorded answer, or the recorded failure raised again as the same error class.
+
+        Raises:
+            CellHalted: the exchange is corrupt, or records a refusal (no run meets one twice).
+            ModelError: the recorded failure.
+        """
+        assert self.recording is not None
+        where = self.recording.where(exchange)
+        failure = exchange.error
+        if failure is None:
+            try:
+                return exchange.answer()
+            except Exception as exc:  # a hand-edited or damaged line: the harness's failure, not the run's
+                error = RecordingError(
+                    f"{where}: a corrupt exchange (state {state!r}, cell {self.cell}): "
+                    f"{type(exc).__name__}: {_one_line(exc)}; fix the line or re-record it"
+                )
+                raise CellHalted(error, why="miss") from None
+        kind = getattr(model_errors, failure.type, None)
+        if not (isinstance(kind, type) and issubclass(kind, ModelError)):
+            kind = ModelError
+        replayed = kind(
+            failure.message,
+            model=exchange.model,
+            status=failure.status,
+            request_id=exchange.request_id,
+            retries=exchange.retries,
+        )
+        if refused(replayed):
+            error = RecordingError(
+                f"{where}: records a request the API refused with HTTP {failure.status}, which no run "
+                f"should meet again (state {state!r}, cell {self.cell}); re-record it "
+                "(--replay-or-record DIR)"
+            )
+            raise CellHalted(error, why="miss")
+        raise replayed
 
 
 class _Played:
@@ -153,17 +207,5 @@ class _Played:
         return await self._cell.answer(self._state, self._name, request)
 
 
-def _replayed(exchange: Exchange) -> ModelResponse:
-    """The recorded answer, or the recorded failure raised again as the same error class."""
-    if exchange.error is None:
-        return exchange.answer()
-    kind = getattr(model_errors, exchange.error.type, None)
-    if not (isinstance(kind, type) and issubclass(kind, ModelError)):
-        kind = ModelError
-    raise kind(
-        exchange.error.message,
-        model=exchange.model,
-        status=exchange.error.status,
-        request_id=exchange.request_id,
-        retries=exchange.retries,
-    )
+def _one_line(exc: BaseException) -> str:
+    return "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())

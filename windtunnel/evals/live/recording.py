@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 import windtunnel
 from windtunnel.orchestrator import ModelError, ModelRequest, ModelResponse, request_to_api, response_from_api
@@ -88,6 +88,7 @@ class Exchange(BaseModel):
     request: dict[str, Any] = Field(description="The Messages API body sent (no header: no key).")
     response: dict[str, Any] | None = Field(description="The Messages API answer, usage included.")
     error: Failure | None = Field(None, description="The failure, for a call that failed.")
+    _line: int | None = PrivateAttr(None)  # where it was read from, for messages
 
     def answer(self) -> ModelResponse:
         """The recorded response, as the model returned it."""
@@ -141,16 +142,41 @@ class Recording:
         return f"Recording({str(self.path)!r}, exchanges={len(self._exchanges)})"
 
     def _read(self) -> None:
-        lines = self.path.read_text(encoding="utf-8").splitlines()
         try:
-            header = RecordingHeader.model_validate_json(lines[0]) if lines else None
-            exchanges = [Exchange.model_validate_json(line) for line in lines[1:] if line.strip()]
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RecordingError(f"{self.path}: cannot read the recording: {exc}") from None
+        if not lines:
+            return
+        try:
+            raw = json.loads(lines[0])
+        except json.JSONDecodeError:
+            raw = None
+        if isinstance(raw, dict) and raw.get("kind") == "header" and raw.get("format") != FORMAT:
+            raise RecordingError(
+                f"{self.path}:1: recording format {raw.get('format')!r} (windtunnel "
+                f"{raw.get('windtunnel')}); this windtunnel ({windtunnel.__version__}) reads format "
+                f"{FORMAT}: re-record it (--record or --replay-or-record into a new directory)"
+            )
+        try:
+            header = RecordingHeader.model_validate_json(lines[0])
         except ValidationError as exc:
             raise RecordingError(
-                f"{self.path}: not a windtunnel recording: {str(exc).splitlines()[0]}"
+                f"{self.path}:1: not a windtunnel recording header: {_first_error(exc)}"
             ) from None
-        if header is None:
-            return
+        exchanges = []
+        for number, line in enumerate(lines[1:], start=2):
+            if not line.strip():
+                continue
+            try:
+                exchange = Exchange.model_validate_json(line)
+            except ValidationError as exc:
+                raise RecordingError(
+                    f"{self.path}:{number}: not a recorded exchange: {_first_error(exc)}; fix or delete "
+                    "the line (a cut-off last line is a killed write: delete it)"
+                ) from None
+            exchange._line = number
+            exchanges.append(exchange)
         if (header.scenario, header.config) != (self.header.scenario, self.header.config):
             raise RecordingError(
                 f"{self.path} records scenario {header.scenario!r} × config {header.config!r}, not "
@@ -159,16 +185,29 @@ class Recording:
         self.recorded_by = header.windtunnel
         self._exchanges = exchanges
 
+    def where(self, exchange: Exchange) -> str:
+        """``path:line`` of ``exchange`` in the file (as read, or as it will be written)."""
+        with self._lock:
+            line = exchange._line
+            if line is None and exchange in self._exchanges:
+                line = self._exchanges.index(exchange) + 2
+        return f"{self.path}:{line}" if line is not None else str(self.path)
+
     @property
     def exchanges(self) -> tuple[Exchange, ...]:
         """Every exchange held, in the order recorded."""
         with self._lock:
             return tuple(self._exchanges)
 
-    def find(self, digest: str, *, seed: int, occurrence: int) -> Exchange | None:
-        """The exchange answering ``digest``: same seed and occurrence first, else any."""
+    def find(self, digest: str, *, seed: int, occurrence: int, answered: bool = False) -> Exchange | None:
+        """The exchange answering ``digest``: same seed and occurrence first, else any;
+        ``answered=True`` skips recorded failures (a gap to fill live)."""
         with self._lock:
-            same = [exchange for exchange in self._exchanges if exchange.digest == digest]
+            same = [
+                exchange
+                for exchange in self._exchanges
+                if exchange.digest == digest and not (answered and exchange.response is None)
+            ]
         for exchange in same:
             if exchange.seed == seed and exchange.occurrence == occurrence:
                 return exchange
@@ -209,6 +248,12 @@ class Recording:
             where += f" (recorded by windtunnel {self.recorded_by}; this is {windtunnel.__version__})"
         if not candidates:
             return f"{where} holds no exchange at all: record it (--record or --replay-or-record)"
+        others = sorted({e.model for e in candidates if e.model != model})
+        if not any(e.model == model for e in candidates) and others:
+            return (
+                f"{where} holds exchanges for model {', '.join(map(repr, others))}, not {model!r}: the "
+                "config's model changed since it was recorded; re-record it (--replay-or-record DIR)"
+            )
         prompt = prompt_digest(request)
         best = max(candidates, key=lambda e: (_common_prefix(e.request, body), e.seed == seed))
         path, old, new = first_difference(best.request, body)
@@ -281,6 +326,12 @@ class Recording:
 
 
 _MISSING = object()
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where + ': ' if where else ''}{error['msg']}"
 
 
 def _flatten(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:

@@ -5,8 +5,13 @@ of ``concurrency`` threads (a live cell mostly waits for the API), each on its o
 virtual loop; the rows come back in cell order and are written as they come. When
 the cost cap refuses a call, no call starts after it: the cells that finished are
 written, the cells it cut short are not (they run again on resume, answered from
-the recording when ``replay_or_record`` recorded their first calls), and the cells
-not started are left for the next run.
+the recording when it holds their first calls: resume with ``replay_or_record``),
+and the cells not started are left for the next run.
+
+Two other stops end the experiment at once, the same way: a request the API refuses
+for good (a bad key: :class:`APIRefused` is raised once the cells in flight halted),
+and an interrupt (Ctrl-C: the queued cells are cancelled, the calls in flight too,
+what finished is written, and ``KeyboardInterrupt`` goes on up).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from windtunnel.orchestrator import InvalidArgument
-from windtunnel.orchestrator.validation import check_choice, check_int
+from windtunnel.orchestrator.validation import check_choice, check_int, check_number
 from windtunnel.scenarios import LoadedScenario
 
 from ..executors import CellOutput, run_cell
@@ -31,7 +36,7 @@ from .errors import CellHalted, LiveError
 from .limits import Spend
 from .models import CellModels, Mode
 from .recording import Recording
-from .session import LiveSession
+from .session import DEFAULT_TIMEOUT, LiveSession, require_key
 
 __all__ = ["Live", "describe_stop"]
 
@@ -58,16 +63,19 @@ class Live:
     """HTTP attempts per minute at most (``retry-after`` is honoured regardless)."""
     max_retries: int = 2
     """The SDK's retries of a failed attempt."""
+    timeout: float = DEFAULT_TIMEOUT
+    """Seconds one HTTP attempt may take before the SDK gives it up (then retries it)."""
     base_url: str | None = None
     """The Messages API's address; by default ``ANTHROPIC_BASE_URL`` or Anthropic's."""
     session: LiveSession | None = field(default=None, repr=False)
     """The session of the last run that called the API: its spend, its peak concurrency."""
     halted: int = 0
-    """Cells the cost cap cut short in the last run (not written)."""
+    """Cells the cost cap (or a refusal, or an interrupt) cut short in the last run (not written)."""
 
     def __post_init__(self) -> None:
         check_choice("mode", self.mode, ["live", "record", "replay", "replay_or_record"])
         check_int("concurrency", self.concurrency, low=1)
+        check_number("timeout", self.timeout, low=0, low_open=True, finite=True)
         if self.mode != "live" and self.recordings is None:
             raise InvalidArgument(f"mode={self.mode!r} needs recordings=DIR")
         if self.mode == "replay" and not Path(self.recordings or "").is_dir():
@@ -83,13 +91,24 @@ class Live:
         return None if self.session is None else self.session.meter.spend()
 
     def check(self, experiment: Experiment) -> None:
-        """Say now what would stop the run later: the API key missing for a mode that calls it.
+        """Say now what would stop the run later: the API key missing for a mode that calls it,
+        a recording that cannot be read.
 
         Raises:
-            MissingAPIKey: naming the configs that need it.
+            MissingAPIKey: the mode calls the API and no key is set.
+            RecordingError: a recording of the experiment is damaged, stale or another's.
+            ScenarioError: the experiment's scenario files have problems.
         """
-        if self.calls_api and _real_configs(experiment):
-            LiveSession(concurrency=self.concurrency, base_url=self.base_url)  # raises MissingAPIKey
+        real = _real_configs(experiment)
+        if not real:
+            return
+        if self.calls_api:
+            require_key()
+        if self.recordings is not None:
+            scenarios = sorted({loaded.scenario.id for loaded in experiment.load()})
+            for scenario in scenarios:
+                for config, models in real.items():
+                    Recording(self.recordings, scenario=scenario, config=config, models=models)
 
     def outputs(
         self, experiment: Experiment, cells: list[Cell], scenarios: dict[tuple[str, str], LoadedScenario]
@@ -104,6 +123,7 @@ class Live:
                 rpm=self.rpm,
                 max_retries=self.max_retries,
                 base_url=self.base_url,
+                timeout=self.timeout,
             )
             if self.calls_api and real
             else None
@@ -138,14 +158,25 @@ class Live:
             try:
                 return run_cell(experiment, loaded, cell, real=models, recheck=self.mode == "replay")
             except CellHalted as halted:
-                if halted.why == "cost_cap":
-                    return None
+                if halted.why != "miss":
+                    return None  # not written: the cell runs again on resume
                 wall = time.perf_counter() - started
                 return error_row(experiment.name, cell, loaded, halted.error, wall_time=wall), []
 
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="windtunnel-cell")
         try:
-            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="windtunnel-cell") as pool:
-                yield from self._ordered(pool, cells, one)
+            yield from self._ordered(pool, cells, one)
+        except BaseException:
+            # Ctrl-C, or the writer gave up: no queued cell starts, no call goes out, the calls
+            # in flight are cancelled; the cells running halt at their next call.
+            if self.session is not None:
+                self.session.abort()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        else:
+            pool.shutdown(wait=True)
+            if self.session is not None and self.session.refusal is not None:
+                raise self.session.refusal
         finally:
             for kept in recordings.values():
                 kept.close()
@@ -159,7 +190,7 @@ class Live:
         pending: deque[Future[CellOutput | None]] = deque()
 
         def stopped() -> bool:
-            return self.session is not None and self.session.meter.stopped
+            return self.session is not None and self.session.meter.stopped  # the cap, a refusal
 
         def refill() -> None:
             while len(pending) < 4 * self.concurrency and not stopped():
@@ -176,7 +207,18 @@ class Live:
             head = pending.popleft()
             if head.cancelled():
                 continue
-            output = head.result()
+            try:
+                output = head.result()
+            except KeyboardInterrupt:
+                # What finished is written; the rest is cut short (see outputs()).
+                if self.session is not None:
+                    self.session.abort()
+                for future in [head, *pending]:
+                    if future.done() and not future.cancelled() and future.exception() is None:
+                        finished = future.result()
+                        if finished is not None:
+                            yield finished
+                raise
             if output is None:
                 self.halted += 1
             else:
@@ -195,8 +237,13 @@ def describe_stop(live: Live, remaining: int) -> str:
     spend = live.spend()
     if spend is None or not spend.refused:
         raise LiveError("the experiment was not stopped by the cost cap")
+    if live.mode in ("record", "replay_or_record"):
+        # --record would call (and pay for) the cut runs' recorded calls again.
+        how = f"resume with --replay-or-record {live.recordings} and the same results directory"
+        how += " (the calls already recorded are replayed, not paid again)"
+    else:
+        how = "run again with the same results directory to resume (the cut runs' calls are paid again)"
     return (
         f"stopped by the cost cap (max_cost=${spend.max_cost:g}): ${spend.spent:.4f} spent in {spend.calls} "
-        f"calls; {live.halted} runs cut short and {remaining} not run are left: run again with the same "
-        "results directory to resume"
+        f"calls; {live.halted} runs cut short and {remaining} not run are left: {how}"
     )
