@@ -9,8 +9,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx2
+import pytest
 
 from windtunnel.evals import Experiment
 from windtunnel.orchestrator import ModelRequest, ModelResponse, ToolUseBlock, Usage
@@ -18,6 +20,18 @@ from windtunnel.simulators.fake_api import FakeMessagesAPI
 from windtunnel.simulators.fake_server import serve_fake_api
 
 CANARY = "sk-ant-canary-0f9e8d7c6b5a"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def canary_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from the repository's root, with the canary as the only key and no base URL."""
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+
+
 MODEL = "claude-haiku-4-5"
 USAGE = Usage(input_tokens=1000, output_tokens=100)
 CALL_COST = (1000 * 1.0 + 100 * 5.0) / 1e6  # claude-haiku-4-5: $1 in, $5 out per million

@@ -16,7 +16,7 @@ from windtunnel.evals.live import Live, MissingAPIKey, prompt_digest, request_di
 from windtunnel.orchestrator import InvalidArgument, request_from_api
 from windtunnel.simulators import HttpFault
 
-from .live_kit import CALL_COST, CANARY, MODEL, experiment, served
+from .live_kit import CALL_COST, CANARY, MODEL, canary_key, experiment, served  # noqa: F401  # canary_key: the fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = [
@@ -31,11 +31,7 @@ COLUMNS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _canary_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY)
-    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+pytestmark = pytest.mark.usefixtures("canary_key")
 
 
 def test_a_recorded_live_experiment_replays_to_the_same_rows(

@@ -13,19 +13,14 @@ from windtunnel.cli import app
 from windtunnel.evals import Experiment, read_runs, run_experiment
 from windtunnel.evals.live import Live, MissingAPIKey, estimate
 
-from .live_kit import CANARY, MODEL, experiment, served
+from .live_kit import CANARY, MODEL, canary_key, experiment, served  # noqa: F401  # canary_key: the fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = "windtunnel/scenarios/soc/scenarios/c2-beacon.yaml"
 RECORDED = Path("soc-c2-beacon") / "haiku.jsonl"
 
 
-@pytest.fixture(autouse=True)
-def _canary_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY)
-    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
-    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+pytestmark = pytest.mark.usefixtures("canary_key")
 
 
 def _run(*args: str) -> tuple[int, str]:

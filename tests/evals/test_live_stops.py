@@ -14,18 +14,13 @@ from windtunnel.evals import Experiment, read_runs, run_experiment
 from windtunnel.evals.live import APIRefused, CostMeter, Live, Recording, describe_stop, worst_case_cost
 from windtunnel.orchestrator import request_from_api
 
-from .live_kit import CALL_COST, CANARY, MODEL, experiment, served
+from .live_kit import CALL_COST, CANARY, MODEL, canary_key, experiment, served  # noqa: F401  # canary_key: the fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDED = Path("soc-c2-beacon") / "haiku.jsonl"
 
 
-@pytest.fixture(autouse=True)
-def _canary_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY)
-    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
-    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+pytestmark = pytest.mark.usefixtures("canary_key")
 
 
 def _exchanges(path: Path) -> list[dict[str, object]]:

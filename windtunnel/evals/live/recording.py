@@ -281,17 +281,10 @@ class Recording:
     ) -> Exchange:
         """The exchange to record for a call that failed."""
         return Exchange(
-            digest=request_digest(request, model=model),
-            prompt_digest=prompt_digest(request),
-            model=model,
-            state=state,
-            seed=seed,
-            call=call,
-            occurrence=occurrence,
+            **_where(request, model=model, state=state, seed=seed, call=call, occurrence=occurrence),
             latency=0.0,
             request_id=error.request_id,
             retries=error.retries,
-            request=request_to_api(request, model=model),
             response=None,
             error=Failure(type=type(error).__name__, message=str(error), status=error.status),
         )
@@ -310,17 +303,10 @@ class Recording:
     ) -> Exchange:
         """The exchange to record for one call."""
         return Exchange(
-            digest=request_digest(request, model=model),
-            prompt_digest=prompt_digest(request),
-            model=model,
-            state=state,
-            seed=seed,
-            call=call,
-            occurrence=occurrence,
+            **_where(request, model=model, state=state, seed=seed, call=call, occurrence=occurrence),
             latency=latency,
             request_id=response.request_id,
             retries=response.retries,
-            request=request_to_api(request, model=model),
             response=response_to_api(response),
         )
 
@@ -402,3 +388,19 @@ def _around_difference(old: str, new: str, *, before: int = 30) -> tuple[str, st
 def _show(value: Any) -> str:
     text = value if value == "<absent>" else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _where(
+    request: ModelRequest, *, model: str, state: str, seed: int, call: int, occurrence: int
+) -> dict[str, Any]:
+    """The fields every exchange has: what was asked, where and when in the run."""
+    return {
+        "digest": request_digest(request, model=model),
+        "prompt_digest": prompt_digest(request),
+        "model": model,
+        "state": state,
+        "seed": seed,
+        "call": call,
+        "occurrence": occurrence,
+        "request": request_to_api(request, model=model),
+    }
