@@ -170,8 +170,7 @@ def test_the_cost_cap_waits_for_calls_in_flight_before_it_refuses() -> None:
     answers: list[bool] = []
     waiter = threading.Thread(target=lambda: answers.append(meter.reserve(0.006)))
     waiter.start()
-    while not meter.waiting:  # 0.006 held + 0.006 > 0.01: it waits for the call in flight
-        time.sleep(0.001)
+    meter.until_waiting()  # 0.006 held + 0.006 > 0.01: it waits for the call in flight
     assert answers == []
     meter.settle(0.006, actual=0.002)  # its real cost leaves room
     waiter.join()

@@ -68,6 +68,30 @@ def _whiskers(fig: Any, source: ColumnDataSource, *, base: str, low: str, high: 
     fig.add_layout(whisker)
 
 
+def _tiles(
+    fig: Any,
+    source: ColumnDataSource,
+    *,
+    x: str,
+    y: str,
+    fill: str,
+    mapper: LinearColorMapper,
+    font_size: str,
+) -> None:
+    """A heat map's tiles on ``fig``: one square per row of ``source``, coloured by ``fill``
+    through ``mapper``, with the row's ``text`` in its middle."""
+    fig.rect(x, y, 1, 1, source=source, fill_color={"field": fill, "transform": mapper}, line_color="white")
+    fig.text(
+        x,
+        y,
+        text="text",
+        source=source,
+        text_align="center",
+        text_baseline="middle",
+        text_font_size=font_size,
+    )
+
+
 def cost_accuracy_plot(points: pd.DataFrame, *, title: str, label: str = "config") -> LayoutDOM:
     """Cost per run against accuracy, one point per row of ``points`` with both
     intervals, the Pareto frontier (rows whose ``pareto`` is True) drawn through."""
@@ -161,24 +185,7 @@ def confusion_plots(table: pd.DataFrame) -> LayoutDOM:
             toolbar_location=None,
         )
         mapper = LinearColorMapper(palette="Blues256", low=1, high=0)
-        fig.rect(
-            "run",
-            "truth",
-            1,
-            1,
-            source=source,
-            fill_color={"field": "share", "transform": mapper},
-            line_color="white",
-        )
-        fig.text(
-            "run",
-            "truth",
-            text="text",
-            source=source,
-            text_align="center",
-            text_baseline="middle",
-            text_font_size="16px",
-        )
+        _tiles(fig, source, x="run", y="truth", fill="share", mapper=mapper, font_size="16px")
         fig.grid.visible = False
         figures.append(fig)
     return gridplot(figures, ncols=4)  # type: ignore[arg-type]  # a flat list of figures is accepted
@@ -239,24 +246,7 @@ def pass_matrix_plot(frame: pd.DataFrame, configs: Sequence[str]) -> LayoutDOM:
         x_axis_location="above",
     )
     mapper = LinearColorMapper(palette=_RED_TO_GREEN, low=0, high=1)
-    fig.rect(
-        "config",
-        "scenario",
-        1,
-        1,
-        source=source,
-        fill_color={"field": "accuracy", "transform": mapper},
-        line_color="white",
-    )
-    fig.text(
-        "config",
-        "scenario",
-        text="text",
-        source=source,
-        text_align="center",
-        text_baseline="middle",
-        text_font_size="10px",
-    )
+    _tiles(fig, source, x="config", y="scenario", fill="accuracy", mapper=mapper, font_size="10px")
     fig.add_layout(ColorBar(color_mapper=mapper, ticker=BasicTicker(desired_num_ticks=5), width=10), "right")
     fig.grid.visible = False
     fig.xaxis.major_label_orientation = math.pi / 8

@@ -195,18 +195,11 @@ def _check(gate: Gate, config: str, row: pd.Series[float]) -> GateResult:
             if math.isnan(point)
             else f"the point estimate is {_number(point)} but its interval needs two scenarios or more"
         )
-        return GateResult(
-            gate=gate.text,
-            config=config,
-            passed=False,
-            measured=measured,
-            low=low,
-            high=high,
-            bound=gate.threshold,
-            message=f"{head.format('failed')}: nothing to measure ({why})",
-        )
-    passed = _OPS[gate.op](measured, gate.threshold)
-    interval = "" if math.isnan(low) else f" (interval {_number(low)}–{_number(high)})"
+        passed, message = False, f"{head.format('failed')}: nothing to measure ({why})"
+    else:
+        passed = _OPS[gate.op](measured, gate.threshold)
+        interval = "" if math.isnan(low) else f" (interval {_number(low)}–{_number(high)})"
+        message = f"{head.format('passed' if passed else 'failed')}: measured {_number(measured)}{interval}"
     return GateResult(
         gate=gate.text,
         config=config,
@@ -215,7 +208,7 @@ def _check(gate: Gate, config: str, row: pd.Series[float]) -> GateResult:
         low=low,
         high=high,
         bound=gate.threshold,
-        message=f"{head.format('passed' if passed else 'failed')}: measured {_number(measured)}{interval}",
+        message=message,
     )
 
 

@@ -90,6 +90,7 @@ class CostMeter:
                     self._refused += 1
                     break
                 self.waiting += 1
+                self._settled.notify_all()  # whoever waits for a waiter (see until_waiting)
                 try:
                     self._settled.wait()
                 finally:
@@ -111,6 +112,12 @@ class CostMeter:
             self._spent += actual
             self._calls += 1
             self._settled.notify_all()
+
+    def until_waiting(self, count: int = 1) -> None:
+        """Block until ``count`` calls wait for calls in flight (a supervisor's or a
+        test's way to know, without polling the clock)."""
+        with self._settled:
+            self._settled.wait_for(lambda: self.waiting >= count)
 
     def halt(self) -> None:
         """Start no call from now on (the experiment stops for another reason than the cap)."""
