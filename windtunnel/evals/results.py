@@ -179,8 +179,8 @@ class Results:
             )
         events_writer, runs_writer = self._writers
         # Events first: a runs part that is readable always has its events written.
-        events_writer.write_table(pa.Table.from_pylist(self._events, schema=EVENTS_SCHEMA))
-        runs_writer.write_table(pa.Table.from_pylist(self._runs, schema=RUNS_SCHEMA))
+        events_writer.write_table(_table(self._events, EVENTS_SCHEMA))
+        runs_writer.write_table(_table(self._runs, RUNS_SCHEMA))
         self._runs, self._events, self._event_bytes = [], [], 0
         self._groups += 1
         if self._groups >= self.groups_per_part:
@@ -214,6 +214,13 @@ class Results:
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """``rows`` as a table of ``schema`` (a missing key is null), built column by column:
+    ``Table.from_pylist`` took ~60 µs an event row, 35 times as long, which made the writer
+    cost as much as the runs."""
+    return pa.Table.from_pydict({name: [row.get(name) for row in rows] for name in schema.names}, schema=schema)
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
