@@ -17,7 +17,6 @@ the conversation, and the weight of each result from
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 from collections.abc import Mapping, MutableMapping, Sequence
@@ -38,6 +37,7 @@ from windtunnel.orchestrator.model import (
 from windtunnel.orchestrator.tools import SUBMIT
 
 from .evidence import strength
+from .loop import sleep
 from .profiles import TierProfile
 
 __all__ = ["HALLUCINATED_TOOLS", "MAX_ATTEMPTS", "Playbook", "SimulatedModel"]
@@ -173,7 +173,7 @@ class SimulatedModel:
             content = self._tool_call(plan[index], tries, specs, number)
         else:
             content = self._submit(state, allowed, number)
-        await asyncio.sleep(latency)
+        await sleep(latency)
         return ModelResponse(
             model=profile.model,
             content=content,
