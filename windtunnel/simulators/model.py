@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from windtunnel.orchestrator.context import current_step
 from windtunnel.orchestrator.errors import SimulationError
@@ -47,6 +47,16 @@ HALLUCINATED_TOOLS = ("web_search", "run_shell", "sql_query", "http_get", "looku
 
 MAX_ATTEMPTS = 3
 """Tries of one playbook call (the first and two more) before the model moves on without it."""
+
+_ToolsInfo: TypeAlias = tuple[int, tuple[str, ...], Mapping[str, ToolSpec]]
+"""The characters of a request's tool definitions, its submit enum, and its specs by name."""
+
+# What each tools tuple tells the model, by the ids of its specs. An agent sends a new
+# tuple every step, but of the same frozen specs in every run (tools.py caches a tool's,
+# agent.py a submit's), and sizing their JSON schemas cost a tenth of a model call. An
+# entry holds its specs, so that their ids cannot pass to other objects.
+_TOOLS_INFO: dict[tuple[int, ...], tuple[tuple[ToolSpec, ...], _ToolsInfo]] = {}
+_TOOLS_INFO_MAX = 1024
 
 
 class Playbook(Protocol):
@@ -132,7 +142,7 @@ class SimulatedModel:
         self._plans: dict[str, tuple[tuple[str, Mapping[str, Any]], ...]] = {}
         # The agent sends the same tools tuple on every turn of a step: size it once.
         self._tools: tuple[ToolSpec, ...] | None = None
-        self._tools_info: tuple[int, tuple[str, ...], dict[str, ToolSpec]] = (0, (), {})
+        self._tools_info: _ToolsInfo = (0, (), {})
 
     @property
     def name(self) -> str:
@@ -194,11 +204,26 @@ class SimulatedModel:
             )
         return step.state
 
-    def _tools_of(self, request: ModelRequest) -> tuple[int, tuple[str, ...], dict[str, ToolSpec]]:
+    def _tools_of(self, request: ModelRequest) -> _ToolsInfo:
         """The characters of the tool definitions, the submit enum, and the specs by name."""
-        if request.tools is self._tools:
+        tools = request.tools
+        if tools is self._tools:
             return self._tools_info
-        specs = {spec.name: spec for spec in request.tools}
+        key = tuple(map(id, tools))
+        known = _TOOLS_INFO.get(key)
+        if known is None:
+            info = self._size_tools(tools)
+            if len(_TOOLS_INFO) >= _TOOLS_INFO_MAX:
+                _TOOLS_INFO.clear()  # specs rebuilt per request (the fake API's) would pile up
+            _TOOLS_INFO[key] = (tools, info)
+        else:
+            info = known[1]
+        self._tools, self._tools_info = tools, info
+        return info
+
+    def _size_tools(self, tools: tuple[ToolSpec, ...]) -> _ToolsInfo:
+        """What :meth:`_tools_of` tells of ``tools``, worked out."""
+        specs = {spec.name: spec for spec in tools}
         submit = specs.get(SUBMIT)
         try:
             allowed = tuple(submit.input_schema["properties"]["next"]["enum"])  # type: ignore[union-attr]
@@ -210,11 +235,8 @@ class SimulatedModel:
                 "the allowed next states in properties.next.enum (as LLMAgent sends it); "
                 f"got tools {sorted(specs)}"
             )
-        chars = sum(
-            len(spec.name) + len(spec.description) + len(str(spec.input_schema)) for spec in request.tools
-        )
-        self._tools, self._tools_info = request.tools, (chars, allowed, specs)
-        return self._tools_info
+        chars = sum(len(spec.name) + len(spec.description) + len(str(spec.input_schema)) for spec in tools)
+        return chars, allowed, specs
 
     def _tool_call(
         self, call: tuple[str, Mapping[str, Any]], tries: int, specs: Mapping[str, ToolSpec], number: int
