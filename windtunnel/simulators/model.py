@@ -18,6 +18,7 @@ the conversation, and the weight of each result from
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any, Protocol, TypeAlias
@@ -169,9 +170,8 @@ class SimulatedModel:
         if plan is None:
             # Normalized as arguments come back from a trip through JSON (the fake API),
             # so that a call made as planned compares equal to the plan.
-            plan = self._plans[state] = tuple(
-                (tool, json.loads(json.dumps(args))) for tool, args in self.playbook.calls(state)
-            )
+            calls = self.playbook.calls(state)
+            plan = self._plans[state] = tuple((tool, _as_json(args)) for tool, args in calls)
         latency = profile.latency.draw(rng)
         input_tokens = round(profile.input_tokens.draw(rng) + (tools_chars + _chars(request)) / 4)
         output_tokens = max(1, round(profile.output_tokens.draw(rng)))
@@ -296,6 +296,21 @@ class SimulatedModel:
                 input={"next": chosen, "confidence": confidence, "rationale": rationale},
             ),
         )
+
+
+_SCALARS = (str, int, bool, type(None))
+
+
+def _as_json(args: Mapping[str, Any]) -> Any:
+    """``args`` as they come back from a trip through JSON."""
+    # The common case, a flat dict of strings, numbers and None, comes back equal: copy it
+    # rather than pay for the trip. Floats come back equal only when finite (NaN != NaN).
+    if type(args) is dict and all(
+        type(key) is str and (type(value) in _SCALARS or (type(value) is float and math.isfinite(value)))
+        for key, value in args.items()
+    ):
+        return dict(args)
+    return json.loads(json.dumps(args))
 
 
 def _chars(request: ModelRequest) -> int:
