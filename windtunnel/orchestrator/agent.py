@@ -13,6 +13,7 @@ to the workflow's error policy (typically: escalate).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
@@ -68,6 +69,13 @@ def submit_spec(allowed: Iterable[str]) -> ToolSpec:
             "additionalProperties": False,
         },
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _submit_spec(allowed: frozenset[str]) -> ToolSpec:
+    # A ToolSpec is frozen, so one serves every agent (they are built per run), and a
+    # model that sizes a request's tools (SimulatedModel) can do it once for all runs.
+    return submit_spec(allowed)
 
 
 def render_context(ctx: StepContext) -> str:
@@ -142,17 +150,16 @@ class LLMAgent:
         self.prices = prices
         self.render = render
         self._tool_specs = tuple(self.registry.spec(name) for name in sorted(self.allow))
-        self._submit_specs: dict[frozenset[str], ToolSpec] = {}
+        self._tools: dict[frozenset[str], tuple[ToolSpec, ...]] = {}  # by the allowed next states
 
     def __repr__(self) -> str:
         return f"LLMAgent(model={self.model.name!r}, tier={self.tier!r}, tools={sorted(self.allow)})"
 
     async def __call__(self, ctx: StepContext) -> Outcome:
         """Run the loop for one step and return the submitted outcome."""
-        submit = self._submit_specs.get(ctx.allowed)
-        if submit is None:
-            submit = self._submit_specs[ctx.allowed] = submit_spec(ctx.allowed)
-        tools = (*self._tool_specs, submit)
+        tools = self._tools.get(ctx.allowed)
+        if tools is None:
+            tools = self._tools[ctx.allowed] = (*self._tool_specs, _submit_spec(ctx.allowed))
         messages: list[Message] = [Message(role="user", content=(TextBlock(text=self.render(ctx)),))]
         turns = nudges = rejections = overtime = 0
         while True:

@@ -36,6 +36,7 @@ from windtunnel.orchestrator.model import ToolUseBlock
 from . import evidence
 from .faults import Family, Fault, Hit, ToolCall, register_fault_kind
 from .humans import HumanDecision, Review
+from .loop import sleep
 from .model import HALLUCINATED_TOOLS
 
 __all__ = [
@@ -98,7 +99,7 @@ class LatencySpike(Fault):
 
 async def _latency_spike(hit: Hit, call: ToolCall) -> Any:
     hit.record(f"{call.tool.name} {hit.fault.seconds:g}s slower")
-    await asyncio.sleep(hit.fault.seconds)
+    await sleep(hit.fault.seconds)
     return await _proceed(call)
 
 
@@ -308,7 +309,7 @@ class HumanSlow(Fault):
 
 async def _human_slow(hit: Hit, review: Review, proceed: ProceedReview) -> HumanDecision:
     hit.record(f"the approver answers {hit.fault.seconds:g}s late")
-    await asyncio.sleep(hit.fault.seconds)
+    await sleep(hit.fault.seconds)
     return await proceed(review)
 
 

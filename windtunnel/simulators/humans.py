@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from windtunnel.orchestrator.errors import InvalidArgument
 from windtunnel.orchestrator.validation import check_choice
 
+from .loop import sleep
 from .profiles import LogNormal
 
 __all__ = ["DAY", "DEFAULT_APPROVERS", "Human", "HumanDecision", "HumanProfile", "Review", "SimulatedHuman"]
@@ -179,7 +180,7 @@ class SimulatedHuman:
             choice = others[min(len(others) - 1, int(share * len(others)))]
         loop = asyncio.get_running_loop()
         asked = loop.time()
-        await asyncio.sleep(profile.next_available(asked) - asked + response)
+        await sleep(profile.next_available(asked) - asked + response)
         return HumanDecision(
             choice=choice,
             correct=choice == request.right,

@@ -330,7 +330,10 @@ class _FaultyModel:
         use = content[index]
         assert isinstance(use, ToolUseBlock)
         injector = self._injector
-        for fault in [fault for fault in self._faults if injector._fires(fault)]:
+        firing = [fault for fault in self._faults if injector._fires(fault)]
+        if not firing:
+            return response  # as it came: a copy costs more than the rest of this call
+        for fault in firing:
             use = behaviour_of(fault.kind).apply(injector._hit(fault), use)
         content[index] = use
         return dataclasses.replace(response, content=tuple(content))

@@ -18,15 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
 import math
 from collections.abc import Callable
 from typing import Any
 
 from windtunnel.orchestrator.errors import SimulationError
 
-__all__ = ["DeadlockError", "HorizonError", "VirtualLoop"]
+__all__ = ["DeadlockError", "HorizonError", "VirtualLoop", "sleep"]
 
 _MAX_TASKS = 20  # a message listing ten thousand waiting runs helps nobody
+_NUMBERS = (float, int)
+# asyncio.base_events' thresholds: a loop with more than _PURGE_SIZE timers, over
+# _PURGE_SHARE of them cancelled, rebuilds its heap without them.
+_PURGE_SIZE = 100
+_PURGE_SHARE = 0.5
 
 
 class DeadlockError(SimulationError):
@@ -101,6 +107,8 @@ class VirtualLoop(asyncio.BaseEventLoop):
         self._selector = _VirtualSelector(self)
         self._describe = describe
         self._horizon_help = horizon_help
+        # Stands for a skipped sleep's timer in the heap (see _skip); never fires.
+        self._wake = asyncio.TimerHandle(0.0, _never, (), self)
 
     # asyncio moves a timer to the ready queue when `when < time() + resolution`.
     # A fixed resolution is absorbed by rounding once time() is large (1e-6 added to
@@ -144,6 +152,68 @@ class VirtualLoop(asyncio.BaseEventLoop):
             lines.append(f"  ... and {len(tasks) - _MAX_TASKS} more tasks")
         return "\n".join(lines)
 
+    def _skip(self, delay: float) -> bool:
+        """Move the clock ``delay`` seconds on at once, for the running task's sleep, when
+        nothing else could run before the task would wake up; False (nothing done) otherwise.
+
+        Then the sleep's timer would be the first to fire, alone, and the task the only
+        work after it: two turns of the loop and a future later, the loop would stand
+        where this leaves it. Its timer queue too, to the order of the entries, since
+        timers due at the same time fire in the order the heap holds them: the sleep's
+        timer is pushed and popped, and the queue tidied as those turns would. Not
+        skipped when anything is ready, a timer (even a cancelled one) is due before
+        the wake-up or with it, the loop is stopping or in debug mode, the wake-up
+        passes the horizon, the loop would purge its cancelled timers first, or the
+        task has a cancellation pending (the sleep must raise it).
+        """
+        # Plain numbers only: anything else takes asyncio's path, errors included.
+        if type(delay) not in _NUMBERS or not 0.0 < delay < math.inf:
+            return False
+        base: Any = self  # asyncio's private state, which typeshed does not declare
+        if base._ready or base._stopping or base._debug:
+            return False
+        when = self._now + delay
+        if self._horizon is not None and when > self._horizon:
+            return False  # the loop's own path raises HorizonError
+        scheduled: list[Any] = base._scheduled
+        count = len(scheduled) + 1  # with the sleep's timer
+        if count > _PURGE_SIZE and base._timer_cancelled_count / count > _PURGE_SHARE:
+            return False
+        # A timer before `when + resolution` would fire in the same turn as the sleep's, or before it.
+        if scheduled and scheduled[0]._when < when + max(1e-6, 2.0 * math.ulp(when)):
+            return False
+        task: Any = asyncio.current_task(self)
+        if task is None or task._must_cancel:
+            return False
+        wake: Any = self._wake
+        wake._when = when
+        heapq.heappush(scheduled, wake)
+        # The first turn finds it at the head, live: it tidies nothing, fires it alone.
+        heapq.heappop(scheduled)
+        self._now = when
+        self._tidy()  # the second turn, which resumes the task
+        return True
+
+    def _tidy(self) -> None:
+        """Drop cancelled timers as a turn of the loop does before it waits."""
+        base: Any = self
+        scheduled: list[Any] = base._scheduled
+        count = len(scheduled)
+        if count > _PURGE_SIZE and base._timer_cancelled_count / count > _PURGE_SHARE:
+            kept = []
+            for handle in scheduled:
+                if handle._cancelled:
+                    handle._scheduled = False
+                else:
+                    kept.append(handle)
+            heapq.heapify(kept)
+            base._scheduled = kept
+            base._timer_cancelled_count = 0
+        else:
+            while scheduled and scheduled[0]._cancelled:
+                base._timer_cancelled_count -= 1
+                heapq.heappop(scheduled)._scheduled = False
+
     def run_in_executor(  # type: ignore[override]
         self, executor: Any, func: Callable[..., Any], *args: Any
     ) -> asyncio.Future[Any]:
@@ -165,6 +235,30 @@ class VirtualLoop(asyncio.BaseEventLoop):
 
     def _write_to_self(self) -> None:
         """No other thread can wake a simulation; nothing to signal."""
+
+
+async def sleep(delay: float) -> None:
+    """Wait ``delay`` seconds, as ``asyncio.sleep(delay)`` does, on any event loop.
+
+    On a :class:`VirtualLoop`, when nothing else could run before the wake-up, it
+    just moves the clock: the same result without a future, a timer and two turns of
+    the loop, which cost a simulated run more than its model's decisions. A
+    simulator's every call waits, so its waits go through here.
+
+    Example:
+        >>> loop = VirtualLoop()
+        >>> loop.run_until_complete(sleep(90))
+        >>> loop.time()
+        90.0
+        >>> loop.close()
+    """
+    loop = asyncio.get_running_loop()
+    if not (isinstance(loop, VirtualLoop) and loop._skip(delay)):
+        await asyncio.sleep(delay)
+
+
+def _never() -> None:
+    raise AssertionError("a skipped sleep's timer fired")  # pragma: no cover
 
 
 def _name(task: asyncio.Task[Any]) -> str:

@@ -17,11 +17,11 @@ the conversation, and the weight of each result from
 
 from __future__ import annotations
 
-import asyncio
 import json
+import math
 import random
 from collections.abc import Mapping, MutableMapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from windtunnel.orchestrator.context import current_step
 from windtunnel.orchestrator.errors import SimulationError
@@ -38,6 +38,7 @@ from windtunnel.orchestrator.model import (
 from windtunnel.orchestrator.tools import SUBMIT
 
 from .evidence import strength
+from .loop import sleep
 from .profiles import TierProfile
 
 __all__ = ["HALLUCINATED_TOOLS", "MAX_ATTEMPTS", "Playbook", "SimulatedModel"]
@@ -47,6 +48,16 @@ HALLUCINATED_TOOLS = ("web_search", "run_shell", "sql_query", "http_get", "looku
 
 MAX_ATTEMPTS = 3
 """Tries of one playbook call (the first and two more) before the model moves on without it."""
+
+_ToolsInfo: TypeAlias = tuple[int, tuple[str, ...], Mapping[str, ToolSpec]]
+"""The characters of a request's tool definitions, its submit enum, and its specs by name."""
+
+# What each tools tuple tells the model, by the ids of its specs. An agent sends a new
+# tuple every step, but of the same frozen specs in every run (tools.py caches a tool's,
+# agent.py a submit's), and sizing their JSON schemas cost a tenth of a model call. An
+# entry holds its specs, so that their ids cannot pass to other objects.
+_TOOLS_INFO: dict[tuple[int, ...], tuple[tuple[ToolSpec, ...], _ToolsInfo]] = {}
+_TOOLS_INFO_MAX = 1024
 
 
 class Playbook(Protocol):
@@ -132,7 +143,7 @@ class SimulatedModel:
         self._plans: dict[str, tuple[tuple[str, Mapping[str, Any]], ...]] = {}
         # The agent sends the same tools tuple on every turn of a step: size it once.
         self._tools: tuple[ToolSpec, ...] | None = None
-        self._tools_info: tuple[int, tuple[str, ...], dict[str, ToolSpec]] = (0, (), {})
+        self._tools_info: _ToolsInfo = (0, (), {})
 
     @property
     def name(self) -> str:
@@ -159,9 +170,8 @@ class SimulatedModel:
         if plan is None:
             # Normalized as arguments come back from a trip through JSON (the fake API),
             # so that a call made as planned compares equal to the plan.
-            plan = self._plans[state] = tuple(
-                (tool, json.loads(json.dumps(args))) for tool, args in self.playbook.calls(state)
-            )
+            calls = self.playbook.calls(state)
+            plan = self._plans[state] = tuple((tool, _as_json(args)) for tool, args in calls)
         latency = profile.latency.draw(rng)
         input_tokens = round(profile.input_tokens.draw(rng) + (tools_chars + _chars(request)) / 4)
         output_tokens = max(1, round(profile.output_tokens.draw(rng)))
@@ -173,7 +183,7 @@ class SimulatedModel:
             content = self._tool_call(plan[index], tries, specs, number)
         else:
             content = self._submit(state, allowed, number)
-        await asyncio.sleep(latency)
+        await sleep(latency)
         return ModelResponse(
             model=profile.model,
             content=content,
@@ -194,11 +204,26 @@ class SimulatedModel:
             )
         return step.state
 
-    def _tools_of(self, request: ModelRequest) -> tuple[int, tuple[str, ...], dict[str, ToolSpec]]:
+    def _tools_of(self, request: ModelRequest) -> _ToolsInfo:
         """The characters of the tool definitions, the submit enum, and the specs by name."""
-        if request.tools is self._tools:
+        tools = request.tools
+        if tools is self._tools:
             return self._tools_info
-        specs = {spec.name: spec for spec in request.tools}
+        key = tuple(map(id, tools))
+        known = _TOOLS_INFO.get(key)
+        if known is None:
+            info = self._size_tools(tools)
+            if len(_TOOLS_INFO) >= _TOOLS_INFO_MAX:
+                _TOOLS_INFO.clear()  # specs rebuilt per request (the fake API's) would pile up
+            _TOOLS_INFO[key] = (tools, info)
+        else:
+            info = known[1]
+        self._tools, self._tools_info = tools, info
+        return info
+
+    def _size_tools(self, tools: tuple[ToolSpec, ...]) -> _ToolsInfo:
+        """What :meth:`_tools_of` tells of ``tools``, worked out."""
+        specs = {spec.name: spec for spec in tools}
         submit = specs.get(SUBMIT)
         try:
             allowed = tuple(submit.input_schema["properties"]["next"]["enum"])  # type: ignore[union-attr]
@@ -210,11 +235,8 @@ class SimulatedModel:
                 "the allowed next states in properties.next.enum (as LLMAgent sends it); "
                 f"got tools {sorted(specs)}"
             )
-        chars = sum(
-            len(spec.name) + len(spec.description) + len(str(spec.input_schema)) for spec in request.tools
-        )
-        self._tools, self._tools_info = request.tools, (chars, allowed, specs)
-        return self._tools_info
+        chars = sum(len(spec.name) + len(spec.description) + len(str(spec.input_schema)) for spec in tools)
+        return chars, allowed, specs
 
     def _tool_call(
         self, call: tuple[str, Mapping[str, Any]], tries: int, specs: Mapping[str, ToolSpec], number: int
@@ -274,6 +296,21 @@ class SimulatedModel:
                 input={"next": chosen, "confidence": confidence, "rationale": rationale},
             ),
         )
+
+
+_SCALARS = (str, int, bool, type(None))
+
+
+def _as_json(args: Mapping[str, Any]) -> Any:
+    """``args`` as they come back from a trip through JSON."""
+    # The common case, a flat dict of strings, numbers and None, comes back equal: copy it
+    # rather than pay for the trip. Floats come back equal only when finite (NaN != NaN).
+    if type(args) is dict and all(
+        type(key) is str and (type(value) in _SCALARS or (type(value) is float and math.isfinite(value)))
+        for key, value in args.items()
+    ):
+        return dict(args)
+    return json.loads(json.dumps(args))
 
 
 def _chars(request: ModelRequest) -> int:

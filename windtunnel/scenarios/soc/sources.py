@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from windtunnel.orchestrator.errors import InvalidArgument
 from windtunnel.orchestrator.tools import Tool
 from windtunnel.orchestrator.validation import check_number
+from windtunnel.simulators.loop import sleep
 
 from .world import Host, User, World
 
@@ -129,7 +130,7 @@ class Delay:
             stream = self._stream = self._rng(f"latency/{self._name}")
         seconds = self._latency.draw(stream)
         if seconds > 0:
-            await asyncio.sleep(seconds)
+            await sleep(seconds)
         return asyncio.get_running_loop().time()
 
 
