@@ -160,6 +160,18 @@ def test_a_damaged_store_is_a_named_error(
     assert info.value.path == str(path)
 
 
+def test_an_event_damaged_after_it_was_read_is_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    paused_store(path)
+    store = SqliteStore(path)
+    first = store.events(RUN)
+    assert store.events(RUN) == first  # read twice: the second time, unchanged rows are not validated again
+    sql("UPDATE events SET body = json_set(body, '$.kind', 'teleported') WHERE seq = 3")(path)
+    with pytest.raises(StoreError, match=rf"event seq 3 of run '{RUN}' is unreadable: .*teleported"):
+        store.events(RUN)
+    store.close()
+
+
 def test_a_new_store_file_is_created_and_checked_again_when_reopened(tmp_path: Path) -> None:
     path = tmp_path / "new.sqlite"
     SqliteStore(path).close()
