@@ -48,6 +48,7 @@ from .errors import RunError, RunTakenOver, StoreError
 from .events import Event, event_adapter
 from .owners import iso, new_owner, owner_alive, unclaimable
 from .sqlite_schema import (
+    RUN_TABLES,
     SCHEMA_VERSION,
     approval_from_row,
     checkpoint_from_row,
@@ -108,6 +109,33 @@ class SqliteStore:
     def close(self) -> None:
         """Close the database."""
         self._db.close()
+
+    def reset(self) -> None:
+        """Empty a store in memory of every run, as if it were new (with a new owner id).
+
+        For a simulation that runs one run after another, each with a store of its
+        own: a new connection compiles every statement again, ~1 ms a run.
+
+        Raises:
+            StoreError: the store is a file, whose runs are not thrown away.
+        """
+        if self.path != ":memory:":
+            raise StoreError(f"{self!r} is a file: only a store in memory is reset", path=self.path)
+        db = self._db
+        try:
+            if db.in_transaction:  # left open by an exception out of a transaction
+                db.execute("ROLLBACK")
+            db.execute("BEGIN IMMEDIATE")
+            for table in RUN_TABLES:
+                db.execute(f"DELETE FROM {table}")
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise self._error(exc, "resetting it") from exc
+        self.owner = new_owner()
+        self._renew.clear()
+        self._lives.clear()
+        self._unsaved.clear()
+        self._read = ("", {})
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
