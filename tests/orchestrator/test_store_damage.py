@@ -160,6 +160,39 @@ def test_a_damaged_store_is_a_named_error(
     assert info.value.path == str(path)
 
 
+def test_an_event_damaged_after_it_was_read_is_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    paused_store(path)
+    store = SqliteStore(path)
+    first = store.events(RUN)
+    assert store.events(RUN) == first  # read twice: the second time, unchanged rows are not validated again
+    sql("UPDATE events SET body = json_set(body, '$.kind', 'teleported') WHERE seq = 3")(path)
+    with pytest.raises(StoreError, match=rf"event seq 3 of run '{RUN}' is unreadable: .*teleported"):
+        store.events(RUN)
+    store.close()
+
+
+def test_a_store_in_memory_is_reset_to_an_empty_one(tmp_path: Path) -> None:
+    store = SqliteStore(":memory:")
+    sim = Sim(seed=3)
+    firewall = Firewall()
+    firewall.reaper = Reaper(4)
+    with pytest.raises(BaseException, match="killed at point 4"):
+        sim.run(run(workflow(firewall, SMALL), env=sim, store=store, run_id=RUN))
+    assert store.runs()
+    assert store.events(RUN)
+    owner = store.owner
+    store.reset()
+    assert (store.runs(), store.events(RUN), store.pending(), store.owner == owner) == ([], [], [], False)
+    sim = Sim(seed=3)
+    result = sim.run(run(workflow(Firewall(), SMALL), env=sim, store=store, run_id=RUN))  # the same id again
+    assert result.status == "completed"
+    file = SqliteStore(tmp_path / "store.sqlite")
+    with pytest.raises(StoreError, match="is a file: only a store in memory is reset"):
+        file.reset()
+    file.close()
+
+
 def test_a_new_store_file_is_created_and_checked_again_when_reopened(tmp_path: Path) -> None:
     path = tmp_path / "new.sqlite"
     SqliteStore(path).close()

@@ -142,3 +142,27 @@ def test_registry_reports_every_problem(tools: list[Tool], messages: list[str]) 
     with pytest.raises(WorkflowError) as info:
         ToolRegistry(tools)
     assert [p.message for p in info.value.problems] == messages
+
+
+def test_replacing_swaps_tools_in_place_and_checks_only_the_replacements() -> None:
+    first = Tool(name="a", description="A.", input_model=IpQuery, fn=_noop)
+    second = Tool(name="b", description="B.", input_model=IpQuery, fn=_noop)
+    registry = ToolRegistry([first, second])
+    wrapped = Tool(name="a", description="A, wrapped.", input_model=IpQuery, fn=_noop, timeout=5.0)
+    copy = registry.replacing([wrapped])
+    assert list(copy) == [wrapped, second]
+    assert copy.spec("a").description == "A, wrapped."
+    assert list(registry) == [first, second]  # the original is left as it was
+    assert registry.spec("a").description == "A."
+    assert list(registry.replacing([])) == [first, second]
+    with pytest.raises(WorkflowError) as info:
+        registry.replacing(
+            [
+                Tool(name="c", description="", input_model=IpQuery, fn=_noop),
+                Tool(name="b", description="", input_model=IpQuery, fn=_noop, timeout=0),
+            ]
+        )
+    assert [p.message for p in info.value.problems] == [
+        "no tool named 'c' to replace",
+        "tool 'b': timeout=0 must be > 0",
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import pytest
@@ -258,3 +258,28 @@ def test_bad_horizon_and_start(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidArgument) as raised:
         Sim(seed=0, **kwargs)
     assert str(raised.value) == message
+
+
+def test_an_async_generator_left_suspended_is_closed_when_the_run_ends() -> None:
+    closed: list[float] = []
+
+    async def ticks() -> AsyncIterator[int]:
+        try:
+            while True:
+                yield 1
+                await asyncio.sleep(1.0)
+        finally:
+            closed.append(asyncio.get_running_loop().time())
+
+    kept: list[AsyncIterator[int]] = []
+
+    async def main() -> None:
+        generator = ticks()
+        kept.append(generator)  # not collected: only the loop's shutdown can close it
+        await anext(generator)
+
+    sim = Sim(seed=0)
+    sim.run(main())
+    assert closed == [0.0]
+    sim.run(asyncio.sleep(5.0))  # a run with no generator left to close
+    assert closed == [0.0]

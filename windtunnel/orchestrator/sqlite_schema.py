@@ -26,6 +26,7 @@ from .store import LedgerEntry
 from .trace import Record
 
 __all__ = [
+    "RUN_TABLES",
     "SCHEMA_VERSION",
     "approval_from_row",
     "checkpoint_from_row",
@@ -71,6 +72,8 @@ CREATE INDEX IF NOT EXISTS ledger_by_run ON ledger (run_id, incarnation, committ
 CREATE INDEX IF NOT EXISTS leases_by_holder ON leases (holder)
 """
 _TABLES = ("meta", "checkpoints", "cases", "events", "ledger", "leases", "approvals")
+RUN_TABLES = _TABLES[1:]
+"""The tables that hold runs: all but ``meta``."""
 
 
 def connect(path: str, *, synchronous: Literal["NORMAL", "FULL"], busy_timeout: float) -> sqlite3.Connection:

@@ -175,6 +175,34 @@ class ToolRegistry:
         """Every tool's name, sorted."""
         return sorted(self._tools)
 
+    def replacing(self, tools: Iterable[Tool]) -> ToolRegistry:
+        """A copy of this registry with ``tools`` in place of its tools of the same names,
+        in the same order (say, its tools wrapped to misbehave).
+
+        Only the replacements are checked, and only their specs built: a simulation
+        copies a registry per run to inject faults, mostly into one tool or none.
+
+        Raises:
+            WorkflowError: a replacement names no tool of this registry, or fails the
+                checks a new registry's tools must pass.
+        """
+        copy = ToolRegistry.__new__(ToolRegistry)
+        copy._tools = dict(self._tools)
+        copy._specs = dict(self._specs)
+        problems: list[Problem] = []
+        for tool in tools:
+            if tool.name not in self._tools:
+                problems.append(
+                    Problem(message=f"no tool named {tool.name!r} to replace", states=(tool.name,))
+                )
+                continue
+            problems.extend(_check_tool(tool, {}))  # its name is taken by the tool it replaces
+            copy._tools[tool.name] = tool
+            copy._specs[tool.name] = tool.spec
+        if problems:
+            raise WorkflowError(problems, name="tool registry")
+        return copy
+
 
 def _check_tool(tool: Tool, seen: Mapping[str, Tool]) -> list[Problem]:
     where = (tool.name,)

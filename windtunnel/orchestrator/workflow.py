@@ -15,6 +15,7 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import FunctionType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .actions import ActionPolicy
@@ -338,6 +339,11 @@ def _is_async(handler: object) -> bool:
     a partial of one, or an object whose class defines ``async def __call__``."""
     while isinstance(handler, functools.partial):
         handler = handler.func
+    # Every run builds its workflow: an `async def` function, or an object of a class with
+    # one as __call__ (an agent), is told by its code's flag, without inspect's layers.
+    code = getattr(handler if type(handler) is FunctionType else type(handler).__call__, "__code__", None)
+    if code is not None and code.co_flags & inspect.CO_COROUTINE:
+        return True
     # iscoroutinefunction(obj) is False for an instance with an async __call__, and
     # getattr(cls, "__call__") on a class finds the instances' method: ask the type.
     return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(type(handler).__call__)

@@ -231,8 +231,12 @@ def resolve(scenario: Scenario, domain: Domain, *, seed: int) -> Case:
     )
     if isinstance(truth.difficulty, str):
         raise InvalidArgument(f"truth.difficulty={truth.difficulty!r} did not resolve to a number")
-    rng = random.Random(derive_seed(seed, f"build/{scenario.id}"))
-    return domain.build(Case(world=world, input=given, truth=truth), rng)
+    case = Case(world=world, input=given, truth=truth)
+    if domain.build is Domain.build:
+        # The default builder (the class attribute is the field's default) draws nothing:
+        # seeding its stream would cost more than the rest of building the case.
+        return case
+    return domain.build(case, random.Random(derive_seed(seed, f"build/{scenario.id}")))
 
 
 @dataclass(frozen=True, slots=True)

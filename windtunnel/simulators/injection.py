@@ -213,7 +213,14 @@ class FaultInjector:
                 write-only fault aimed at a read tool.
         """
         _refuse(self._unreachable(list(registry), tiers=None, humans=None))
-        return ToolRegistry(self._wrap_tool(tool, world) for tool in registry)
+        # Only the tools some fault aims at are looked at again: a copy per run is the rest.
+        aimed = {fault.target for fault in self.plan.faults if fault.family in _TOOLS}
+        wrapped = [
+            new
+            for tool in registry
+            if f"tool:{tool.name}" in aimed and (new := self._wrap_tool(tool, world)) is not tool
+        ]
+        return registry.replacing(wrapped)
 
     def _wrap_tool(self, tool: Tool, world: Any | None) -> Tool:
         faults = []

@@ -153,7 +153,10 @@ def _close(loop: VirtualLoop) -> None:
     try:
         if tasks:
             loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
+        # Running the loop once more to close no async generator costs ~20 us a run; the
+        # loop's set of live ones is private, so without it they are shut down as before.
+        if getattr(loop, "_asyncgens", True):
+            loop.run_until_complete(loop.shutdown_asyncgens())
     except (DeadlockError, HorizonError):
         # A task that swallows its cancellation and waits again cannot be finished;
         # the original error is already on its way to the caller.

@@ -222,6 +222,15 @@ def test_crash_stops_the_run_dead_and_it_is_resumed_from_its_checkpoint() -> Non
     assert inv.verdict.correct
 
 
+def test_runs_with_crashes_one_after_another_are_independent() -> None:
+    # Each takes a store in memory that the one before emptied: the same seed, the same trace.
+    crash = Fault(id="f", kind="crash", target="run", at_transition=2)
+    first = investigate(crash, seed=4).trace.dumps()
+    investigate(crash, seed=5)
+    investigate(Fault(id="g", kind="crash", target="run", at_transition=3), seed=4)
+    assert investigate(crash, seed=4).trace.dumps() == first
+
+
 EVERY_KIND = (
     Fault(id="t", kind="timeout", target="tool:threat_intel", trigger=Trigger(probability=0.3)),
     Fault(

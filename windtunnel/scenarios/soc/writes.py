@@ -33,72 +33,78 @@ class _Toggle:
     state: str
     """What membership of the set means, e.g. ``blocked``."""
     args: type[BaseModel]
-    impact: Callable[[Any], Impact]
-    check: Callable[[str], object] | None
+    impact: Callable[[World, Any], Impact]
+    check: Callable[[World, str], object] | None
     """Raises for a resource the source does not know."""
     descriptions: tuple[str, str]
 
 
+def _ip_impact(world: World, args: IpArgs) -> Impact:
+    return "low"
+
+
+def _host_impact(world: World, args: HostArgs) -> Impact:
+    # An unknown host cannot be shown to be harmless to touch: a human decides.
+    host = world.hosts.get(args.host)
+    return "low" if host is not None and host.criticality in ("low", "medium") else "high"
+
+
+def _user_impact(world: World, args: UserArgs) -> Impact:
+    user = world.users.get(args.user)
+    return "low" if user is not None and not user.privileged else "high"
+
+
+# The same for every world: built once, not for every run.
+_TOGGLES = (
+    _Toggle(
+        names=("block_ip", "unblock_ip"),
+        intents=("block", "unblock"),
+        set_name="blocklist",
+        key="ip",
+        state="blocked",
+        args=IpArgs,
+        impact=_ip_impact,
+        check=None,  # any address can be blocked, known to threat intel or not
+        descriptions=(
+            "Block an IP address at the firewall.",
+            "Remove an IP address from the firewall's blocklist.",
+        ),
+    ),
+    _Toggle(
+        names=("isolate_host", "release_host"),
+        intents=("isolate", "release"),
+        set_name="isolated",
+        key="host",
+        state="isolated",
+        args=HostArgs,
+        impact=_host_impact,
+        check=find_host,
+        descriptions=(
+            "Isolate a host from the network through the EDR.",
+            "Release a host from EDR network isolation.",
+        ),
+    ),
+    _Toggle(
+        names=("disable_user", "enable_user"),
+        intents=("disable", "enable"),
+        set_name="disabled",
+        key="user",
+        state="disabled",
+        args=UserArgs,
+        impact=_user_impact,
+        check=find_user,
+        descriptions=(
+            "Disable an account in the identity provider.",
+            "Re-enable a disabled account in the identity provider.",
+        ),
+    ),
+)
+
+
 def write_tools(world: World, delays: Mapping[str, Delay]) -> list[Tool]:
-    def ip_impact(args: IpArgs) -> Impact:
-        return "low"
-
-    def host_impact(args: HostArgs) -> Impact:
-        # An unknown host cannot be shown to be harmless to touch: a human decides.
-        host = world.hosts.get(args.host)
-        return "low" if host is not None and host.criticality in ("low", "medium") else "high"
-
-    def user_impact(args: UserArgs) -> Impact:
-        user = world.users.get(args.user)
-        return "low" if user is not None and not user.privileged else "high"
-
-    toggles = (
-        _Toggle(
-            names=("block_ip", "unblock_ip"),
-            intents=("block", "unblock"),
-            set_name="blocklist",
-            key="ip",
-            state="blocked",
-            args=IpArgs,
-            impact=ip_impact,
-            check=None,  # any address can be blocked, known to threat intel or not
-            descriptions=(
-                "Block an IP address at the firewall.",
-                "Remove an IP address from the firewall's blocklist.",
-            ),
-        ),
-        _Toggle(
-            names=("isolate_host", "release_host"),
-            intents=("isolate", "release"),
-            set_name="isolated",
-            key="host",
-            state="isolated",
-            args=HostArgs,
-            impact=host_impact,
-            check=lambda name: find_host(world, name),
-            descriptions=(
-                "Isolate a host from the network through the EDR.",
-                "Release a host from EDR network isolation.",
-            ),
-        ),
-        _Toggle(
-            names=("disable_user", "enable_user"),
-            intents=("disable", "enable"),
-            set_name="disabled",
-            key="user",
-            state="disabled",
-            args=UserArgs,
-            impact=user_impact,
-            check=lambda name: find_user(world, name),
-            descriptions=(
-                "Disable an account in the identity provider.",
-                "Re-enable a disabled account in the identity provider.",
-            ),
-        ),
-    )
     tools = [
         _toggle(world, delays[toggle.names[side]], toggle, present=side == 0)
-        for toggle in toggles
+        for toggle in _TOGGLES
         for side in (0, 1)
     ]
     return [*tools, _open_ticket(world, delays["open_ticket"])]
@@ -107,6 +113,7 @@ def write_tools(world: World, delays: Mapping[str, Delay]) -> list[Tool]:
 def _toggle(world: World, delay: Delay, toggle: _Toggle, *, present: bool) -> Tool:
     """The tool that puts the key into (``present``) or takes it out of the toggle's set."""
     set_name, key, state, check = toggle.set_name, toggle.key, toggle.state, toggle.check
+    impact = toggle.impact
     get_key = attrgetter(key)
     name, intent, opposite = (
         (toggle.names[0], *toggle.intents) if present else (toggle.names[1], *reversed(toggle.intents))
@@ -116,7 +123,7 @@ def _toggle(world: World, delay: Delay, toggle: _Toggle, *, present: bool) -> To
         value: str = get_key(args)
         now = await delay()
         if check is not None:
-            check(value)
+            check(world, value)
         world.change(set_name, value, present, at=now)
         return {key: value, state: present}
 
@@ -142,7 +149,7 @@ def _toggle(world: World, delay: Delay, toggle: _Toggle, *, present: bool) -> To
             # The world is the source of truth: reading it back is the verification.
             verify=done,
             compensate=undo,
-            impact=toggle.impact,
+            impact=lambda args: impact(world, args),
         ),
     )
 
