@@ -93,8 +93,12 @@ class Trace:
         return trace
 
     def _append_and_send(self, record: Record) -> None:
-        self._records.append(record)
+        records, events = self._records, self._events
+        records.append(record)
         event = _materialize(record)
+        if len(events) == len(records) - 1:
+            # Keep it: reading the events later would validate the same record again.
+            events.append(event)
         for sink in self._sinks:
             sink.write(event)
 
@@ -145,7 +149,13 @@ class Trace:
     def dumps(self, *, wall_time: bool = False) -> str:
         """The trace as JSON Lines; without wall time (the default) it is deterministic."""
         exclude = None if wall_time else {"wall_time"}
-        return "".join(event.model_dump_json(exclude=exclude, fallback=repr) + "\n" for event in self.events)
+        # The serializer's bytes, joined and decoded once: what model_dump_json gives,
+        # without a str per event.
+        lines = [
+            event.__pydantic_serializer__.to_json(event, exclude=exclude, fallback=repr)
+            for event in self.events
+        ]
+        return (b"\n".join(lines) + b"\n").decode() if lines else ""
 
 
 def _materialize(record: Record) -> Event:
@@ -155,7 +165,8 @@ def _materialize(record: Record) -> Event:
             f"unknown event kind={kind!r} (run {run_id!r}, seq {seq}); known: {sorted(EVENT_TYPES)}"
         )
     try:
-        return event_adapter.validate_python(
+        # The union's core validator itself: TypeAdapter.validate_python only wraps it.
+        event: Event = _validate_event(
             {
                 "kind": kind,
                 "run_id": run_id,
@@ -168,6 +179,10 @@ def _materialize(record: Record) -> Event:
         )
     except ValidationError as exc:
         raise TraceError(f"malformed {kind!r} event (run {run_id!r}, seq {seq}): {exc}") from exc
+    return event
+
+
+_validate_event = event_adapter.validator.validate_python
 
 
 def query_events(
@@ -186,6 +201,9 @@ def query_events(
         []
     """
     kinds = {kind} if isinstance(kind, str) else (set(kind) if kind is not None else None)
+    if not fields and kinds is None and state is None:
+        # The grader asks for a run's events after every run: no generator per event.
+        return list(events) if run_id is None else [event for event in events if event.run_id == run_id]
     missing = object()
     return [
         event
