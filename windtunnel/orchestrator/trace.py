@@ -7,13 +7,15 @@ somebody reads them. Sinks (JSONL, SQLite) receive each event as it is recorded.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from .errors import TraceError
-from .events import EVENT_TYPES, Event, EventBase, event_adapter
+from .events import EVENT_TYPES, Event, EventBase, ModelCalled, event_adapter
+from .model import Message, ModelRequest, ToolSpec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -148,14 +150,95 @@ class Trace:
 
     def dumps(self, *, wall_time: bool = False) -> str:
         """The trace as JSON Lines; without wall time (the default) it is deterministic."""
-        exclude = None if wall_time else {"wall_time"}
-        # The serializer's bytes, joined and decoded once: what model_dump_json gives,
-        # without a str per event.
-        lines = [
-            event.__pydantic_serializer__.to_json(event, exclude=exclude, fallback=repr)
-            for event in self.events
-        ]
+        lines = _json_lines(self.events, wall_time=wall_time)
         return (b"\n".join(lines) + b"\n").decode() if lines else ""
+
+
+def _json_lines(events: Iterable[Event], *, wall_time: bool) -> list[bytes]:
+    """Each event's ``model_dump_json(exclude=..., fallback=repr)``, as bytes (joined and
+    decoded once by the caller: no str per event)."""
+    exclude = None if wall_time else {"wall_time"}
+    shared: dict[int, bytes] = {}  # see _model_called_json; for this call only
+    lines = []
+    for event in events:
+        line = (
+            _model_called_json(event, shared, wall_time=wall_time) if event.kind == "model_called" else None
+        )
+        if line is None:
+            line = event.__pydantic_serializer__.to_json(event, exclude=exclude, fallback=repr)
+        lines.append(line)
+    return lines
+
+
+# Every model_called event holds its whole conversation so far and the agent's tools:
+# serializing the same messages and tool lists again and again was most of dumps().
+# Each is serialized once per dumps() call (by the same pydantic serializers, so the
+# bytes are what model_dump_json gives) and the event's JSON assembled around them.
+# That relies on the layout below; a test checks it still holds.
+_REQUEST_LAYOUT = ("system", "messages", "tools", "max_tokens")
+_BEFORE_REQUEST = (
+    "run_id",
+    "seq",
+    "sim_time",
+    "wall_time",
+    "state",
+    "kind",
+    "tier",
+    "model",
+    "request",
+    "response",
+)
+_SPLICEABLE = (
+    tuple(field.name for field in dataclasses.fields(ModelRequest)) == _REQUEST_LAYOUT
+    and tuple(ModelCalled.model_fields)[: len(_BEFORE_REQUEST)] == _BEFORE_REQUEST
+)
+_MESSAGE_JSON = TypeAdapter(Message).serializer.to_json
+_TOOLS_JSON = TypeAdapter(tuple[ToolSpec, ...]).serializer.to_json
+_STR_JSON = TypeAdapter(str).serializer.to_json
+_MODEL_CALLED_JSON = ModelCalled.__pydantic_serializer__.to_json
+_WITHOUT_REQUEST = {True: {"request"}, False: {"request", "wall_time"}}  # by wall_time
+
+
+def _model_called_json(event: ModelCalled, shared: dict[int, bytes], *, wall_time: bool) -> bytes | None:
+    """A ``model_called`` event's JSON, with the messages, tool lists and system prompts
+    in ``shared`` (by id: the events hold them, so no id is reused while they live)
+    serialized once; None when its request is not made of exactly the types the
+    assembly relies on (then the event is serialized whole)."""
+    request = event.request
+    if not _SPLICEABLE or type(request) is not ModelRequest:
+        return None
+    system, messages, tools, max_tokens = request.system, request.messages, request.tools, request.max_tokens
+    if type(system) is not str or type(messages) is not tuple or type(tools) is not tuple:
+        return None
+    if type(max_tokens) is not int:
+        return None
+    parts = []
+    for message in messages:
+        part = shared.get(id(message))
+        if part is None:
+            if type(message) is not Message:
+                return None
+            part = shared[id(message)] = _MESSAGE_JSON(message, fallback=repr)
+        parts.append(part)
+    listed = shared.get(id(tools))
+    if listed is None:
+        if any(type(tool) is not ToolSpec for tool in tools):
+            return None
+        listed = shared[id(tools)] = _TOOLS_JSON(tools, fallback=repr)
+    prompt = shared.get(id(system))
+    if prompt is None:
+        prompt = shared[id(system)] = _STR_JSON(system)
+    whole = b'{"system":%b,"messages":[%b],"tools":%b,"max_tokens":%d}' % (
+        prompt,
+        b",".join(parts),
+        listed,
+        max_tokens,
+    )
+    rest = _MODEL_CALLED_JSON(event, exclude=_WITHOUT_REQUEST[wall_time], fallback=repr)
+    # The fields before "response" are strings and numbers, whose JSON holds no bare quote:
+    # the first ',"response":' is the key.
+    at = rest.index(b',"response":')
+    return b'%b,"request":%b%b' % (rest[:at], whole, rest[at:])
 
 
 def _materialize(record: Record) -> Event:
