@@ -122,6 +122,7 @@ EVENTS_SCHEMA = pa.schema(
 )
 """The arrow schema of ``events.parquet``: one row per event of every run."""
 
+_CHECK_COLUMNS = tuple((name, f"check_{name}") for name in CHECKS)
 _MINUTES = re.compile(r"(\d+(?:\.\d+)?) minutes")
 
 
@@ -190,7 +191,7 @@ def run_row(
         correct=verdict.correct,
         escalated=verdict.escalated,
         needs_human=verdict.needs_human,
-        **{f"check_{name}": checks.get(name) for name in CHECKS},
+        **{column: checks.get(name) for name, column in _CHECK_COLUMNS},
         decided_by=",".join(verdict.decided_by),
         faults_declared=len(plan),
         faults_not_applicable=",".join(idle),
@@ -287,16 +288,19 @@ def event_rows(cell: Cell, run: ScenarioRun, dumped: str) -> list[dict[str, Any]
     # and splitlines() would cut an event there (it is slower, too).
     lines = dumped.split("\n")
     lines.pop()  # after the last newline
+    cell_id = cell.id  # a property that formats: once, not per event
     return [
         {
-            "cell": cell.id,
-            "run_id": record[1],
-            "seq": record[2],
-            "kind": record[0],
-            "sim_time": record[3],
-            "state": record[5],
-            "wall_time": record[4],
+            "cell": cell_id,
+            "run_id": run_id,
+            "seq": seq,
+            "kind": kind,
+            "sim_time": sim_time,
+            "state": state,
+            "wall_time": wall_time,
             "event": line,
         }
-        for record, line in zip(run.trace.records, lines, strict=True)
+        for (kind, run_id, seq, sim_time, wall_time, state, _), line in zip(
+            run.trace.records, lines, strict=True
+        )
     ]
