@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 
-from windtunnel.evals import COLUMNS, RUNS_SCHEMA, Experiment, read_events, read_runs, run_experiment
-from windtunnel.orchestrator import InvalidArgument
+from windtunnel.evals import COLUMNS, RUNS_SCHEMA, Cell, Experiment, read_events, read_runs, run_experiment
+from windtunnel.evals.rows import event_rows
+from windtunnel.orchestrator import InvalidArgument, Trace
+from windtunnel.scenarios import ScenarioRun
 
 SOC = "windtunnel/scenarios/soc/scenarios"
 
@@ -55,6 +59,20 @@ def test_events_hold_every_event_of_every_run(tmp_path: Path) -> None:
         assert group["kind"].iloc[0] == "run_started"
         assert group["kind"].iloc[-1] == "run_finished"
         assert json.loads(group["event"].iloc[0])["kind"] == "run_started"
+
+
+def test_an_event_with_a_line_separator_in_a_string_is_one_row() -> None:
+    # JSON leaves U+2028 and U+0085 unescaped: the event lines are split on "\n" alone.
+    trace = Trace()
+    trace.append(("state_entered", "r", 0, 0.0, 5.0, "odd\u2028state\x85", {"step": 1, "attempt": 1}))
+    trace.append(("state_entered", "r", 1, 1.0, 6.0, "next", {"step": 2, "attempt": 1}))
+    run = cast(ScenarioRun, SimpleNamespace(trace=trace))
+    rows = event_rows(Cell(scenario="s", seed_index=0, seed=1, config="small"), run, trace.dumps())
+    assert [row["event"] for row in rows] == trace.dumps().split("\n")[:-1]
+    assert [(row["seq"], row["state"], row["wall_time"]) for row in rows] == [
+        (0, "odd\u2028state\x85", 5.0),
+        (1, "next", 6.0),
+    ]
 
 
 def test_manifest_names_versions_files_and_experiment(tmp_path: Path) -> None:

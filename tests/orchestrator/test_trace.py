@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from windtunnel.orchestrator import (
     JsonlSink,
+    Message,
+    ModelRequest,
+    ModelResponse,
     SqliteSink,
+    TextBlock,
+    ToolResultBlock,
+    ToolSpec,
+    ToolUseBlock,
     Trace,
     TraceError,
     TransitionTaken,
+    Usage,
     events_frame,
     load_trace,
 )
+from windtunnel.orchestrator import trace as trace_module
+from windtunnel.orchestrator.trace import Record
 from windtunnel.scenarios import run_demo
 from windtunnel.simulators import Sim
 
@@ -85,6 +96,70 @@ def test_dumps_drops_wall_time_unless_asked() -> None:
     trace = demo_trace()
     assert "wall_time" not in trace.dumps()
     assert trace.dumps(wall_time=True).count("wall_time") == len(trace)
+
+
+def naive_dumps(trace: Trace, *, wall_time: bool) -> str:
+    """What dumps() is: each event's model_dump_json on a line."""
+    exclude = None if wall_time else {"wall_time"}
+    return "".join(event.model_dump_json(exclude=exclude, fallback=repr) + "\n" for event in trace.events)
+
+
+def model_called(
+    seq: int, request: ModelRequest | dict[str, Any], *, response: ModelResponse | None
+) -> Record:
+    fields = {
+        "tier": "small",
+        "model": 'm\u2028"odd"',
+        "request": request,
+        "response": response,
+        "input_tokens": 3,
+        "output_tokens": 4,
+        "cost": 0.25,
+        "latency": 1.5,
+        "request_id": None,
+        "retries": 0,
+        "error": None,
+    }
+    return ("model_called", "run-1", seq, float(seq), 1e9 + seq, "triage", fields)
+
+
+def test_dumps_is_each_events_json_on_a_line() -> None:
+    # A model call's messages and tools are serialized once per dumps() and shared by the
+    # events holding them: the bytes must stay each event's own model_dump_json.
+    tools = (
+        ToolSpec(name="siem", description="search \u00e9", input_schema={"type": "object", "response": []}),
+    )
+    first = Message(role="user", content=(TextBlock(text='State: triage ,"response": \u2028 "x"'),))
+    answer = (
+        TextBlock(text="looking"),
+        ToolUseBlock(id="t1", name="siem", input={"query": ',"response":', "tools": [], "n": 1.5}),
+    )
+    second = Message(role="assistant", content=answer)
+    third = Message(role="user", content=(ToolResultBlock(tool_use_id="t1", content="{}", is_error=True),))
+    response = ModelResponse(
+        model="m", content=answer, stop_reason="tool_use", usage=Usage(input_tokens=3, output_tokens=4)
+    )
+    trace = Trace()
+    trace.append(
+        model_called(0, ModelRequest(system="s\u00e9", messages=(first,), tools=tools), response=response)
+    )
+    trace.append(
+        model_called(
+            1, ModelRequest(system="s\u00e9", messages=(first, second, third), tools=tools), response=None
+        )
+    )
+    # Read back from a file, the request is validated from plain JSON.
+    trace.append(
+        model_called(
+            3, {"system": "s", "messages": [{"role": "user", "content": [{"text": "hi"}]}]}, response=None
+        )
+    )
+    for run in (trace, demo_trace()):
+        for wall_time in (False, True):
+            assert run.dumps(wall_time=wall_time) == naive_dumps(run, wall_time=wall_time)
+    assert trace_module._SPLICEABLE, (
+        "ModelCalled or ModelRequest changed layout: update _json_lines' assembly"
+    )
 
 
 def test_a_trace_from_events_holds_them_and_dumps_the_same() -> None:

@@ -117,7 +117,8 @@ def run_cell(
         played = {profile.name for profile in config.tiers()}
         row = run_row(experiment.name, cell, loaded, run, digest=digest, wall_time=wall, tiers=played)
         events = event_rows(cell, run, dumped)
-        if recheck and experiment.rechecked(cell):
+        # recheck=0 (a share of none) needs no per-cell draw
+        if recheck and experiment.recheck > 0 and experiment.rechecked(cell):
             row["rechecked"] = True
             again = trace_digest(once().trace.dumps())
             if again != digest:

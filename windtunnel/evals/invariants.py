@@ -65,33 +65,48 @@ __all__ = [
 ]
 
 
+_PerRun = Callable[[str, Sequence[Event]], list[Violation]]
+
+
+def _each(runs: Mapping[str, Sequence[Event]], check: _PerRun) -> list[Violation]:
+    """``check`` over each run's events, the runs in order."""
+    return [found for run_id, run_events in runs.items() for found in check(run_id, run_events)]
+
+
 def runs_terminate(events: Iterable[Event]) -> list[Violation]:
     """Every run that started also finished."""
+    return _each(_by_run(events), _unfinished)
+
+
+def _unfinished(run_id: str, run_events: Sequence[Event]) -> list[Violation]:
+    if any(event.kind == "run_finished" for event in run_events):
+        return []
     return [
         Violation(check="runs_terminate", run_id=run_id, seq=None, message="run started but never finished")
-        for run_id, run_events in _by_run(events).items()
-        if not any(event.kind == "run_finished" for event in run_events)
     ]
 
 
 def trace_complete(events: Iterable[Event]) -> list[Violation]:
     """Each run's events are numbered 0, 1, 2, ... without gaps, open with
     ``run_started`` and close with ``run_finished``."""
+    return _each(_by_run(events), _incomplete)
+
+
+def _incomplete(run_id: str, run_events: Sequence[Event]) -> list[Violation]:
     found: list[Violation] = []
-    for run_id, run_events in _by_run(events).items():
 
-        def violation(seq: int | None, message: str, run_id: str = run_id) -> None:
-            found.append(Violation(check="trace_complete", run_id=run_id, seq=seq, message=message))
+    def violation(seq: int | None, message: str) -> None:
+        found.append(Violation(check="trace_complete", run_id=run_id, seq=seq, message=message))
 
-        for expected, event in enumerate(run_events):
-            if event.seq != expected:
-                violation(event.seq, f"expected seq {expected}, found {event.seq}")
-                break
-        if run_events[0].kind != "run_started":
-            violation(run_events[0].seq, f"first event is {run_events[0].kind!r}, not 'run_started'")
-        finished = [event.seq for event in run_events if event.kind == "run_finished"]
-        if finished and finished != [run_events[-1].seq]:
-            violation(finished[0], "events follow 'run_finished', or it appears more than once")
+    for expected, event in enumerate(run_events):
+        if event.seq != expected:
+            violation(event.seq, f"expected seq {expected}, found {event.seq}")
+            break
+    if run_events[0].kind != "run_started":
+        violation(run_events[0].seq, f"first event is {run_events[0].kind!r}, not 'run_started'")
+    finished = [event.seq for event in run_events if event.kind == "run_finished"]
+    if finished and finished != [run_events[-1].seq]:
+        violation(finished[0], "events follow 'run_finished', or it appears more than once")
     return found
 
 
@@ -100,6 +115,11 @@ def legal_transitions_only(events: Iterable[Event], workflow: Workflow) -> list[
     transition table, a policy's route is a declared route (a policy's, the budget's,
     or where forced escalations go) or in the table, and every state entered is the
     one the previous transition led to."""
+    return _each(_by_run(events), _illegal_in(workflow))
+
+
+def _illegal_in(workflow: Workflow) -> _PerRun:
+    """:func:`legal_transitions_only`'s check of one run's events against ``workflow``."""
     declared = (
         workflow.on_refused.route_to,
         workflow.on_error.route_to,
@@ -107,8 +127,9 @@ def legal_transitions_only(events: Iterable[Event], workflow: Workflow) -> list[
         workflow.escalate_to,
     )
     routes = set(declared) - {None}
-    found: list[Violation] = []
-    for run_id, run_events in _by_run(events).items():
+
+    def illegal(run_id: str, run_events: Sequence[Event]) -> list[Violation]:
+        found: list[Violation] = []
         current: str | None = workflow.initial
         for event in run_events:
             message = _check_step(event, current, workflow, routes)
@@ -118,7 +139,9 @@ def legal_transitions_only(events: Iterable[Event], workflow: Workflow) -> list[
                 )
             if event.kind == "transition":
                 current = event.target
-    return found
+        return found
+
+    return illegal
 
 
 def _check_step(event: Event, current: str | None, workflow: Workflow, routes: set[str | None]) -> str | None:
@@ -137,7 +160,6 @@ def _check_step(event: Event, current: str | None, workflow: Workflow, routes: s
     return None
 
 
-_PerRun = Callable[[str, Sequence[Event]], list[Violation]]
 _PER_RUN: tuple[tuple[str, _PerRun], ...] = (
     ("writes_verified_or_escalated", unsettled_writes),
     ("no_action_applied_twice", applied_twice),
@@ -167,12 +189,13 @@ def check_all(
         []
     """
     events = list(events)
-    found = _guarded("runs_terminate", "", runs_terminate, events)
-    found += _guarded("trace_complete", "", trace_complete, events)
+    runs = _by_run(events)  # grouped once, for every checker
+    found = _guarded("runs_terminate", "", _each, runs, _unfinished)
+    found += _guarded("trace_complete", "", _each, runs, _incomplete)
     found += _guarded("no_conflicting_intents", "", conflicting_intents, events, opposites)
     if workflow is not None:
-        found += _guarded("legal_transitions_only", "", legal_transitions_only, events, workflow)
-    for run_id, run_events in _by_run(events).items():
+        found += _guarded("legal_transitions_only", "", lambda: _each(runs, _illegal_in(workflow)))
+    for run_id, run_events in runs.items():
         for name, per_run in _PER_RUN:
             found.extend(_guarded(name, run_id, per_run, run_id, run_events))
     found.sort(key=lambda violation: (violation.run_id, -1 if violation.seq is None else violation.seq))

@@ -133,20 +133,31 @@ class _Run:
 
     @classmethod
     def read(cls, domain: Domain, events: Sequence[Any]) -> _Run:
-        write_tools = {e.tool for e in events if e.kind in ("action_applied", "action_unknown")}
+        write_tools: set[str] = set()
+        verified: set[str] = set()
         calls: dict[str, list[Any]] = {}
-        writes: list[tuple[str, Any]] = []
         escalated = False
-        for event in events:
-            # A resumed run may enter its escalation state in a life whose events died with it.
-            if event.kind in ("state_entered", "run_resumed") and event.state in domain.escalation_states:
-                escalated = True
-            elif event.kind == "tool_called":
+        for event in events:  # one pass: the grader reads every run
+            kind = event.kind
+            if kind == "tool_called":
                 calls.setdefault(event.tool, []).append(event)
-                if event.tool in write_tools and event.status == "ok":
-                    writes.append((event.tool, event.input))
-        verified = {e.tool for e in events if e.kind == "action_verified"}
-        verified |= {e.tool for e in events if e.kind == "action_applied" and e.noop}
+            elif kind in ("state_entered", "run_resumed"):
+                # A resumed run may enter its escalation state in a life whose events died with it.
+                escalated = escalated or event.state in domain.escalation_states
+            elif kind == "action_applied":
+                write_tools.add(event.tool)
+                if event.noop:
+                    verified.add(event.tool)
+            elif kind == "action_unknown":
+                write_tools.add(event.tool)
+            elif kind == "action_verified":
+                verified.add(event.tool)
+        # A write is known only once its tool has an action: a second look, at tool calls alone.
+        writes = [
+            (event.tool, event.input)
+            for event in events
+            if event.kind == "tool_called" and event.tool in write_tools and event.status == "ok"
+        ]
         return cls(
             escalated=escalated,
             writes=tuple(writes),
