@@ -12,6 +12,7 @@ import anthropic
 import httpx
 import httpx2
 import pytest
+import respx
 
 from windtunnel.orchestrator import InvalidArgument
 from windtunnel.orchestrator.errors import (
@@ -377,6 +378,21 @@ def test_routes_added_with_httpx_exceptions_work_and_unrouted_requests_fail_loud
 
     assert route.call_count == 2
     assert len(api.errors) == 1
+
+
+@pytest.mark.parametrize("base_url", ["https://fake-messages-api.invalid", "http://127.0.0.1:8080/api"])
+def test_the_messages_route_matches_what_a_relative_route_on_the_base_url_matches(base_url: str) -> None:
+    api = FakeMessagesAPI(Canned(), base_url=base_url)
+    relative = respx.Router(base_url=base_url).post("/v1/messages")
+    urls = [f"{base_url}/v1/messages", f"{base_url}/v1/messages?beta=true", f"{base_url}/v1/models"]
+    urls += ["https://fake-messages-api.invalid/v1/messages", "http://127.0.0.1:8080/v1/messages"]
+    requests = [httpx.Request(method, url) for method in ("POST", "GET") for url in urls]
+
+    matched = [bool(api.route.pattern.match(request)) for request in requests]
+
+    assert matched == [bool(relative.pattern.match(request)) for request in requests]
+    assert matched[:2] == [True, True]  # POST to the messages path, with or without a query
+    assert not any(matched[len(urls) :])  # never a GET
 
 
 KINDS = "['rate_limit', 'overloaded', 'server_error', 'connect_timeout', 'read_timeout', 'malformed_json']"
