@@ -116,7 +116,7 @@ class VirtualLoop(asyncio.BaseEventLoop):
     # spin. Keep the resolution at least one unit in the last place of the clock.
     @property
     def _clock_resolution(self) -> float:
-        return max(1e-6, 2.0 * math.ulp(self._now))
+        return _resolution(self._now)
 
     @_clock_resolution.setter
     def _clock_resolution(self, value: float) -> None:
@@ -176,11 +176,10 @@ class VirtualLoop(asyncio.BaseEventLoop):
         if self._horizon is not None and when > self._horizon:
             return False  # the loop's own path raises HorizonError
         scheduled: list[Any] = base._scheduled
-        count = len(scheduled) + 1  # with the sleep's timer
-        if count > _PURGE_SIZE and base._timer_cancelled_count / count > _PURGE_SHARE:
+        if _purges(len(scheduled) + 1, base._timer_cancelled_count):  # with the sleep's timer
             return False
         # A timer before `when + resolution` would fire in the same turn as the sleep's, or before it.
-        if scheduled and scheduled[0]._when < when + max(1e-6, 2.0 * math.ulp(when)):
+        if scheduled and scheduled[0]._when < when + _resolution(when):
             return False
         task: Any = asyncio.current_task(self)
         if task is None or task._must_cancel:
@@ -198,8 +197,7 @@ class VirtualLoop(asyncio.BaseEventLoop):
         """Drop cancelled timers as a turn of the loop does before it waits."""
         base: Any = self
         scheduled: list[Any] = base._scheduled
-        count = len(scheduled)
-        if count > _PURGE_SIZE and base._timer_cancelled_count / count > _PURGE_SHARE:
+        if _purges(len(scheduled), base._timer_cancelled_count):
             kept = []
             for handle in scheduled:
                 if handle._cancelled:
@@ -255,6 +253,16 @@ async def sleep(delay: float) -> None:
     loop = asyncio.get_running_loop()
     if not (isinstance(loop, VirtualLoop) and loop._skip(delay)):
         await asyncio.sleep(delay)
+
+
+def _resolution(t: float) -> float:
+    """How close to ``t`` a timer counts as due at ``t``: at least one unit in its last place."""
+    return max(1e-6, 2.0 * math.ulp(t))
+
+
+def _purges(timers: int, cancelled: int) -> bool:
+    """Whether a turn of the loop rebuilds its heap without its cancelled timers."""
+    return timers > _PURGE_SIZE and cancelled / timers > _PURGE_SHARE
 
 
 def _never() -> None:
