@@ -70,6 +70,13 @@ def test_a_refusal_stops_every_cell_in_flight(tmp_path: Path) -> None:
     assert not any(cell.endswith("/haiku") for cell in read_runs(tmp_path / "out")["cell"])
 
 
+def _record_as_failed(path: Path, error: dict[str, object]) -> None:
+    """Rewrite the one exchange recorded in ``path`` as a call that failed with ``error``."""
+    header, line = path.read_text().splitlines()
+    exchange = {**json.loads(line), "response": None, "error": error}
+    path.write_text(f"{header}\n{json.dumps(exchange)}\n")
+
+
 def test_replay_or_record_calls_again_what_was_recorded_as_a_failure(tmp_path: Path) -> None:
     rec = tmp_path / "rec"
     with served() as (_, model, url):
@@ -77,15 +84,9 @@ def test_replay_or_record_calls_again_what_was_recorded_as_a_failure(tmp_path: P
             experiment(1), tmp_path / "first", live=Live(mode="record", recordings=rec, base_url=url)
         )
         path = rec / RECORDED
-        header, line = path.read_text().splitlines()
-        exchange = json.loads(line)
-        exchange["response"] = None
-        exchange["error"] = {
-            "type": "ModelOverloaded",
-            "message": "claude-haiku-4-5: overloaded",
-            "status": 529,
-        }
-        path.write_text(f"{header}\n{json.dumps(exchange)}\n")
+        _record_as_failed(
+            path, {"type": "ModelOverloaded", "message": "claude-haiku-4-5: overloaded", "status": 529}
+        )
         model.calls = 0
         again = Live(mode="replay_or_record", recordings=rec, base_url=url)
         run_experiment(experiment(1), tmp_path / "again", live=again)
@@ -109,11 +110,7 @@ def test_a_recorded_refusal_is_not_replayed(tmp_path: Path) -> None:
             experiment(1), tmp_path / "first", live=Live(mode="record", recordings=rec, base_url=url)
         )
     path = rec / RECORDED
-    header, line = path.read_text().splitlines()
-    exchange = json.loads(line)
-    exchange["response"] = None
-    exchange["error"] = {"type": "ModelRequestError", "message": "invalid x-api-key", "status": 401}
-    path.write_text(f"{header}\n{json.dumps(exchange)}\n")
+    _record_as_failed(path, {"type": "ModelRequestError", "message": "invalid x-api-key", "status": 401})
     summary = run_experiment(experiment(1), tmp_path / "replay", live=Live(mode="replay", recordings=rec))
     assert summary.harness_errors == 1
     error = read_runs(tmp_path / "replay").set_index("cell").loc["soc-c2-beacon/0/haiku", "harness_error"]
